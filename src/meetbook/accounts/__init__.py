@@ -1,0 +1,1 @@
+"""Accounts and teams: sign-in tokens, the caller's profile, teams and their members."""

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from meetbook.meetings.timeparse import is_valid_zone
+
+
+def _no_control_chars(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    name: str | None = Field(default=None, max_length=100, description="A label for the token.")
+
+    @field_validator("email", "password", "name", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+
+class TokenOut(BaseModel):
+    token: str
+    id: int
+    name: str
+
+
+class ProfileOut(BaseModel):
+    id: int
+    name: str
+    email: str
+    timezone: str | None
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64, description="An IANA zone name.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _clean_name(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return _no_control_chars(value.strip())
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _iana(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not is_valid_zone(value):
+            raise ValueError("must be a valid IANA timezone name such as Europe/Paris")
+        return value
+
+
+class TeamOut(BaseModel):
+    id: int
+    name: str
+    role: str
+
+
+class MemberOut(BaseModel):
+    id: int
+    name: str
+    timezone: str | None
+    role: str
+
+
+class TeamList(BaseModel):
+    data: list[TeamOut]
+
+
+class MemberList(BaseModel):
+    data: list[MemberOut]

@@ -1,0 +1,101 @@
+"""Account rules shared by the API, the web page and the CLI."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.auth.passwords import hash_password, verify_password
+from meetbook.errors import BadRequest, Conflict, NotFound
+from meetbook.models import Team, TeamMember, User
+
+ROLES = ("member", "admin")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_email(email: str) -> str:
+    email = normalize_email(email)
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or any(c.isspace() or ord(c) < 32 for c in email) or len(email) > 254:
+        raise BadRequest("email must be an address such as ana@example.com.")
+    return email
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    if not verify_password(password, user.password_hash if user else None):
+        return None
+    return user
+
+
+async def create_user(
+    session: AsyncSession, *, name: str, email: str, timezone: str | None, password: str | None
+) -> User:
+    name = name.strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        raise BadRequest("name must be 1 to 200 characters without control characters.")
+    user = User(
+        name=name,
+        email=check_email(email),
+        timezone=timezone,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(f"A user with the email {user.email} already exists.") from None
+    return user
+
+
+async def create_team(session: AsyncSession, name: str) -> Team:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise BadRequest("name must be 1 to 200 characters.")
+    team = Team(name=name)
+    session.add(team)
+    await session.flush()
+    return team
+
+
+async def add_member(session: AsyncSession, team_id: int, user_id: int, role: str = "member") -> None:
+    if role not in ROLES:
+        raise BadRequest("role must be member or admin.")
+    if await session.get(Team, team_id) is None:
+        raise NotFound(f"Team {team_id} does not exist.")
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    existing = await session.get(TeamMember, (team_id, user_id))
+    if existing is not None:
+        existing.role = role
+    else:
+        session.add(TeamMember(team_id=team_id, user_id=user_id, role=role))
+    await session.flush()
+
+
+async def teams_of(session: AsyncSession, user_id: int) -> list[tuple[Team, str]]:
+    rows = await session.execute(
+        select(Team, TeamMember.role)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == user_id)
+        .order_by(func.lower(Team.name), Team.id)
+    )
+    return [(team, role) for team, role in rows.tuples()]
+
+
+async def members_of(session: AsyncSession, team_id: int, viewer_id: int) -> list[tuple[User, str]]:
+    """Members of a team the viewer belongs to; 404 otherwise, so teams are not revealed."""
+    if await session.get(TeamMember, (team_id, viewer_id)) is None:
+        raise NotFound(f"Team {team_id} was not found.")
+    rows = await session.execute(
+        select(User, TeamMember.role)
+        .join(TeamMember, TeamMember.user_id == User.id)
+        .where(TeamMember.team_id == team_id)
+        .order_by(func.lower(User.name), User.id)
+    )
+    return [(user, role) for user, role in rows.tuples()]

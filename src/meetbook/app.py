@@ -1,0 +1,96 @@
+"""The FastAPI application: routers, error handlers, middleware and lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from meetbook import __version__
+from meetbook.accounts.endpoints import router as accounts_router
+from meetbook.clock import Clock
+from meetbook.config import Settings, get_settings
+from meetbook.db import create_engine, create_sessionmaker
+from meetbook.errors import install_error_handlers
+from meetbook.meetings.endpoints import router as meetings_router
+from meetbook.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from meetbook.models import utcnow
+from meetbook.ops import router as ops_router
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "integer", "description": "The HTTP status code."},
+        "message": {"type": "string", "description": "One human sentence."},
+        "details": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def create_app(
+    settings: Settings | None = None, *, run_worker: bool = False, clock: Clock = utcnow
+) -> FastAPI:
+    settings = settings or get_settings()
+    settings.resolved_secret_key()  # fail at start-up, not at the first request
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="meetbook",
+        version=__version__,
+        description="Meeting requests inside teams: request, confirm, reject, cancel, notify.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.run_worker = run_worker
+    install_error_handlers(app)
+    app.include_router(meetings_router)
+    app.include_router(accounts_router)
+    app.include_router(ops_router)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    # FastAPI documents its own 422 shape; every error here uses the envelope instead.
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if "422" in responses and "Idempotency" not in str(responses["422"].get("description")):
+                responses.pop("422")
+                responses.setdefault("400", {"description": "Invalid input", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,1 @@
+"""Accounts' credentials: password hashes, bearer tokens, the current-user dependency."""

@@ -1,0 +1,57 @@
+"""Opaque bearer tokens: random, shown once, stored only as a SHA-256 digest."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.models import ApiToken, User, utcnow
+
+TOKEN_PREFIX = "mb_"
+MAX_TOKEN_LENGTH = 200
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_token(session: AsyncSession, user_id: int, name: str) -> tuple[str, ApiToken]:
+    """Create a token; the plain value is returned here and never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token))
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return None
+    digest = hash_token(token)
+    row = (
+        await session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    # The lookup is by digest; compare again in constant time as defence in depth.
+    if not hmac.compare_digest(api_token.token_hash, digest):
+        return None
+    return user, api_token
+
+
+async def revoke_token(session: AsyncSession, token_id: int, user_id: int) -> bool:
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))

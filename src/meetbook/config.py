@@ -1,0 +1,129 @@
+"""Settings: one class, read from MEETBOOK_* environment variables and a `.env` file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meetbook.db"
+SECRET_FILE_NAME = ".meetbook-secret"
+
+
+class SettingsError(Exception):
+    """A setting is malformed; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEETBOOK_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout: float = Field(default=15.0, gt=0, le=300)
+    mail_from: str = "meetbook <no-reply@localhost>"
+
+    fcm_credentials: Path | None = None
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    vapid_private_key: Path | None = None
+    vapid_subject: str | None = None
+
+    rate_limit_storage: str = "memory://"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Seconds a request may wait for a database connection before answering 503.
+    db_timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("base_url", "fcm_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("fcm_credentials", "vapid_private_key")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist")
+        return value
+
+    @field_validator("smtp_host", "smtp_username", "smtp_password", "secret_key", "vapid_subject")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _vapid_needs_subject(self) -> Settings:
+        if self.vapid_private_key is not None and not self.vapid_subject:
+            raise ValueError("MEETBOOK_VAPID_SUBJECT is required when MEETBOOK_VAPID_PRIVATE_KEY is set")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def mail_domain(self) -> str:
+        return urlsplit(self.base_url).hostname or "localhost"
+
+    def resolved_secret_key(self) -> str:
+        """The signing secret: set explicitly, or generated once beside the SQLite file."""
+        if self.secret_key:
+            return self.secret_key
+        if not self.is_sqlite:
+            raise SettingsError("MEETBOOK_SECRET_KEY: required when the database is PostgreSQL")
+        database = make_url(self.database_url).database
+        folder = Path(database).parent if database and database != ":memory:" else Path(".")
+        path = folder / SECRET_FILE_NAME
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a validation failure into one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        variable = f"MEETBOOK_{field.upper()}" if field else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{variable}: {message}") from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,158 @@
+"""One error type, one handler: every non-2xx answer is `{"error": status, "message": ...}`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("meetbook.errors")
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+    def __init__(self, message: str = "A valid bearer token is required.") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
+class Unprocessable(ApiError):
+    status = 422
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+
+class ServiceUnavailable(ApiError):
+    status = 503
+
+
+def error_body(status: int, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": status, "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, details), status_code=status, headers=headers)
+
+
+_STARLETTE_MESSAGES = {
+    404: "There is nothing at this address.",
+    405: "This method is not allowed here.",
+}
+
+
+def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "request"
+
+
+async def _api_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return error_response(error.status, error.message, details=error.details, headers=error.headers)
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    status = error.status_code
+    if isinstance(error.detail, str) and error.detail and status not in _STARLETTE_MESSAGES:
+        message = error.detail
+    else:
+        message = _STARLETTE_MESSAGES.get(status) or f"{HTTPStatus(status).phrase}."
+    return error_response(status, message, headers=error.headers)
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    details = [
+        {"field": _field_name(item.get("loc", ())), "message": str(item.get("msg", "is invalid"))}
+        for item in error.errors()
+    ]
+    fields = ", ".join(dict.fromkeys(d["field"] for d in details))
+    return error_response(400, f"Some parameters are invalid: {fields}.", details=details)
+
+
+async def _integrity_error(_request: Request, error: Exception) -> JSONResponse:
+    # A constraint the service did not anticipate (a race lost on a unique key, say):
+    # the request conflicted with concurrent work and nothing was written.
+    log.warning("db.integrity_error", extra={"error": str(error.__cause__ or error)[:300]})
+    return error_response(409, "This request conflicts with a concurrent change; try again.")
+
+
+async def _database_down(_request: Request, error: Exception) -> JSONResponse:
+    log.error("db.unavailable", extra={"error": type(error).__name__})
+    return error_response(
+        503, "The database is unavailable right now; try again shortly.", headers={"Retry-After": "5"}
+    )
+
+
+async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+    log.exception("request.unexpected_error", exc_info=error)
+    return error_response(500, "Something went wrong on our side; the request was not completed.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(OperationalError, _database_down)
+    app.add_exception_handler(DBAPIError, _database_down)
+    app.add_exception_handler(TimeoutError, _database_down)
+    app.add_exception_handler(OSError, _database_down)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,223 @@
+"""The meeting routes of /api/v3 (CONTRACT §1.1–1.3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from meetbook.auth.deps import CurrentUser
+from meetbook.clock import Now
+from meetbook.db import SessionDep
+from meetbook.errors import BadRequest
+from meetbook.jsonbody import json_body_schema, read_json_object, validate_body
+from meetbook.meetings import queries, service
+from meetbook.meetings.schemas import MeetingCreate, MeetingOut, MeetingPage, ReasonBody
+from meetbook.meetings.statuses import STATUSES, Status
+from meetbook.params import IdPath
+
+router = APIRouter(prefix="/api/v3/meeting", tags=["meetings"])
+
+REQUIRED_FIELDS = ("user_id", "team_id", "date")
+REQUIRED_MESSAGE = "user_id, team_id, and date are required"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for status, text in {
+        400: "Invalid input",
+        401: "Missing or invalid token",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "Idempotency-Key reused with another body",
+        429: "Too many requests",
+    }.items()
+}
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 255 or not value.isprintable() or not value.isascii():
+        raise BadRequest("Idempotency-Key must be 1 to 255 printable ASCII characters.")
+    return value
+
+
+@router.post(
+    "/create",
+    status_code=201,
+    response_model=MeetingOut,
+    responses=ERRORS,
+    openapi_extra=json_body_schema(MeetingCreate),
+)
+async def create_meeting(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Create a meeting request with another member of a team; the recipient is notified."""
+    key = _idempotency_key(idempotency_key)
+    data = await read_json_object(request)
+    if any(data.get(name) in (None, "") for name in REQUIRED_FIELDS):
+        raise BadRequest(REQUIRED_MESSAGE)
+    payload = validate_body(MeetingCreate, data)
+    if key is not None:
+        fingerprint = service.request_fingerprint(data)
+        stored = await service.claim_idempotency_key(session, user.id, key, fingerprint, now)
+        if stored is not None:
+            return _created(stored.status_code, stored.body)
+    meeting = await service.create_meeting(session, user, payload, now)
+    body = (await queries.meetings_json(session, [meeting], now))[0]
+    if key is not None:
+        await service.store_idempotent_response(session, user.id, key, 201, body)
+    return _created(201, body)
+
+
+def _created(status_code: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(
+        body, status_code=status_code, headers={"Location": f"/api/v3/meeting/{body['id']}"}
+    )
+
+
+def _parse_statuses(value: str | None) -> tuple[Status, ...]:
+    if value is None or not value.strip():
+        return ()
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = [name for name in names if name not in STATUSES]
+    if unknown:
+        raise BadRequest(
+            f"Unknown status {unknown[0][:40]!r}; use any of {', '.join(STATUSES)}."
+        )
+    return tuple(cast(Status, name) for name in dict.fromkeys(names))
+
+
+def _parse_bound(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit() and len(text) <= 12:
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise BadRequest(
+            f"{name} must be an ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _cursor(value: str | None, order: str) -> tuple[int, int] | None:
+    return queries.decode_cursor(value, order) if value else None  # type: ignore[arg-type]
+
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100).")]
+
+
+@router.get("/pending", response_model=MeetingPage, responses=ERRORS)
+async def pending_meetings(
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    team_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
+    limit: Limit = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Requests waiting for your answer, soonest first."""
+    page, next_cursor = await queries.pending_for_recipient(
+        session, user.id, team_id, limit, _cursor(cursor, "asc"), now
+    )
+    return {"data": await queries.meetings_json(session, page, now), "next_cursor": next_cursor}
+
+
+@router.get("/list", response_model=MeetingPage, responses=ERRORS)
+async def list_meetings(
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    status: Annotated[str | None, Query(max_length=200, description="Comma-separated statuses.")] = None,
+    team_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
+    role: Annotated[str | None, Query(max_length=20, description="requester or recipient")] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    to: Annotated[str | None, Query(max_length=64)] = None,
+    order: Annotated[str, Query(max_length=10, description="asc or desc by start time")] = "asc",
+    limit: Limit = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Meetings you requested or received, filtered and paginated by start time."""
+    if role not in (None, "", "requester", "recipient"):
+        raise BadRequest("role must be requester or recipient.")
+    if order not in ("asc", "desc"):
+        raise BadRequest("order must be asc or desc.")
+    f = queries.MeetingFilter(
+        statuses=_parse_statuses(status),
+        team_id=team_id,
+        role=role or None,  # type: ignore[arg-type]
+        start_from=_parse_bound("from", from_),
+        start_to=_parse_bound("to", to),
+        order=order,  # type: ignore[arg-type]
+        limit=limit,
+        after=_cursor(cursor, order),
+    )
+    page, next_cursor = await queries.list_meetings(session, user.id, f, now)
+    return {"data": await queries.meetings_json(session, page, now), "next_cursor": next_cursor}
+
+
+async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, Any]:
+    return (await queries.meetings_json(session, [meeting], now))[0]
+
+
+@router.get("/{meeting_id}", response_model=MeetingOut, responses=ERRORS)
+async def meeting_details(meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now) -> dict[str, Any]:
+    """One meeting you take part in."""
+    meeting = await service.meeting_for_participant(session, meeting_id, user)
+    return await _one(session, meeting, now)
+
+
+@router.post("/{meeting_id}/confirm", response_model=MeetingOut, responses=ERRORS)
+async def confirm_meeting(
+    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Accept a pending request (recipient only); both calendars get an invite."""
+    meeting = await service.confirm_meeting(session, meeting_id, user, now)
+    return await _one(session, meeting, now)
+
+
+async def _reason(request: Request) -> str | None:
+    return validate_body(ReasonBody, await read_json_object(request, optional=True)).reason
+
+
+@router.post(
+    "/{meeting_id}/reject",
+    response_model=MeetingOut,
+    responses=ERRORS,
+    openapi_extra=json_body_schema(ReasonBody, required=False),
+)
+async def reject_meeting(
+    meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Decline a pending request (recipient only), optionally with a reason."""
+    reason = await _reason(request)
+    meeting = await service.reject_meeting(session, meeting_id, user, now, reason)
+    return await _one(session, meeting, now)
+
+
+@router.post(
+    "/{meeting_id}/cancel",
+    response_model=MeetingOut,
+    responses=ERRORS,
+    openapi_extra=json_body_schema(ReasonBody, required=False),
+)
+async def cancel_meeting(
+    meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Cancel a pending or confirmed meeting before it starts (either participant)."""
+    reason = await _reason(request)
+    meeting = await service.cancel_meeting(session, meeting_id, user, now, reason)
+    return await _one(session, meeting, now)

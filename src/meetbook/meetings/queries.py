@@ -1,0 +1,163 @@
+"""Reading meetings: the Meeting object, the pending list and the filtered list."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.errors import BadRequest
+from meetbook.meetings.statuses import Status, effective_status, status_filter
+from meetbook.meetings.timeparse import resolve_zone
+from meetbook.models import Meeting, User
+
+Order = Literal["asc", "desc"]
+Role = Literal["requester", "recipient"]
+
+
+def _iso_z(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[str, object]:
+    start = datetime.fromtimestamp(meeting.start_time, UTC)
+    return {
+        "id": meeting.id,
+        "booking_number": meeting.booking_number,
+        "client_id": meeting.recipient_id,
+        "user_id": meeting.requester_id,
+        "team_id": meeting.team_id,
+        "timezone": meeting.timezone,
+        "booking_date": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "start_time": meeting.start_time,
+        "end_time": meeting.end_time,
+        "link": meeting.link,
+        "status": effective_status(meeting, now_ts),
+        "created_at": _iso_z(meeting.created_at),
+        "updated_at": _iso_z(meeting.updated_at),
+        "reason": meeting.reason,
+        "requester_name": names.get(meeting.requester_id),
+        "client_name": names.get(meeting.recipient_id),
+        "local_time": start.astimezone(resolve_zone(meeting.timezone)).isoformat(),
+    }
+
+
+async def user_names(session: AsyncSession, meetings: Sequence[Meeting]) -> dict[int, str]:
+    ids = {m.requester_id for m in meetings} | {m.recipient_id for m in meetings}
+    if not ids:
+        return {}
+    rows = await session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+    return {user_id: name for user_id, name in rows.tuples()}
+
+
+async def meetings_json(
+    session: AsyncSession, meetings: Sequence[Meeting], now: datetime
+) -> list[dict[str, object]]:
+    names = await user_names(session, meetings)
+    now_ts = int(now.timestamp())
+    return [meeting_json(m, now_ts, names) for m in meetings]
+
+
+# Cursors -------------------------------------------------------------------------------
+
+
+def encode_cursor(meeting: Meeting, order: Order) -> str:
+    raw = json.dumps([meeting.start_time, meeting.id, order], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Order) -> tuple[int, int]:
+    """Keyset position (start_time, id) after which the next page starts."""
+    invalid = BadRequest("The cursor is not valid; use next_cursor from a previous page.")
+    if len(cursor) > 200:
+        raise invalid
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        start, meeting_id, cursor_order = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError):
+        raise invalid from None
+    if not (isinstance(start, int) and isinstance(meeting_id, int)) or cursor_order != order:
+        raise invalid
+    if isinstance(start, bool) or isinstance(meeting_id, bool):
+        raise invalid
+    return start, meeting_id
+
+
+# Lists ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeetingFilter:
+    statuses: tuple[Status, ...] = ()
+    team_id: int | None = None
+    role: Role | None = None
+    start_from: int | None = None
+    start_to: int | None = None
+    order: Order = "asc"
+    limit: int = 20
+    after: tuple[int, int] | None = None
+
+
+def _apply(query: Select[tuple[Meeting]], f: MeetingFilter, now_ts: int) -> Select[tuple[Meeting]]:
+    if f.statuses:
+        query = query.where(or_(*(status_filter(s, now_ts) for s in f.statuses)))
+    if f.team_id is not None:
+        query = query.where(Meeting.team_id == f.team_id)
+    if f.start_from is not None:
+        query = query.where(Meeting.start_time >= f.start_from)
+    if f.start_to is not None:
+        query = query.where(Meeting.start_time <= f.start_to)
+    if f.after is not None:
+        start, meeting_id = f.after
+        if f.order == "asc":
+            query = query.where(
+                or_(Meeting.start_time > start, (Meeting.start_time == start) & (Meeting.id > meeting_id))
+            )
+        else:
+            query = query.where(
+                or_(Meeting.start_time < start, (Meeting.start_time == start) & (Meeting.id < meeting_id))
+            )
+    if f.order == "asc":
+        return query.order_by(Meeting.start_time.asc(), Meeting.id.asc())
+    return query.order_by(Meeting.start_time.desc(), Meeting.id.desc())
+
+
+def _sort_key(meeting: Meeting) -> tuple[int, int]:
+    return meeting.start_time, meeting.id
+
+
+async def list_meetings(
+    session: AsyncSession, user_id: int, f: MeetingFilter, now: datetime
+) -> tuple[list[Meeting], str | None]:
+    """A keyset page of the user's meetings (either role) and the cursor of the next page.
+
+    Each role is read through its own (participant, start_time, id) index and the two
+    ordered runs are merged here, which keeps deep pages as cheap as the first.
+    """
+    now_ts = int(now.timestamp())
+    roles: tuple[Role, ...] = (f.role,) if f.role else ("requester", "recipient")
+    found: list[Meeting] = []
+    for role in roles:
+        column = Meeting.requester_id if role == "requester" else Meeting.recipient_id
+        query = _apply(select(Meeting).where(column == user_id), f, now_ts).limit(f.limit + 1)
+        found.extend((await session.scalars(query)).all())
+    found.sort(key=_sort_key, reverse=f.order == "desc")
+    page = found[: f.limit]
+    next_cursor = encode_cursor(page[-1], f.order) if len(found) > f.limit else None
+    return page, next_cursor
+
+
+async def pending_for_recipient(
+    session: AsyncSession, user_id: int, team_id: int | None, limit: int,
+    after: tuple[int, int] | None, now: datetime,
+) -> tuple[list[Meeting], str | None]:
+    """Requests awaiting the user's answer, soonest first."""
+    f = MeetingFilter(statuses=("pending",), team_id=team_id, role="recipient", limit=limit, after=after)
+    return await list_meetings(session, user_id, f, now)

@@ -1,0 +1,111 @@
+"""Request and response shapes of the meeting routes."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_LINK_LENGTH = 2048
+MAX_REASON_LENGTH = 500
+MAX_DATE_LENGTH = 100
+
+
+def _strict_id(value: Any) -> Any:
+    # JSON integers, or strings of digits for clients that send form-style values;
+    # never booleans or fractions.
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, str):
+        if not value.strip().isdigit() or len(value) > 18:
+            raise ValueError("must be a whole number")
+        return int(value)
+    if isinstance(value, int) and not 0 < value < 2**63:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+class MeetingCreate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: int = Field(description="The recipient (client) of the meeting request.", examples=[5])
+    team_id: int = Field(description="The team the meeting belongs to.", examples=[1])
+    date: str = Field(
+        description=(
+            "Start of the meeting. Without an offset it is wall-clock time in the "
+            "recipient's timezone; with an offset or Z it is that instant."
+        ),
+        max_length=MAX_DATE_LENGTH,
+        examples=["2025-12-15 14:00:00"],
+    )
+    link: str | None = Field(
+        default=None,
+        description="Optional meeting link (absolute http/https URL).",
+        max_length=MAX_LINK_LENGTH,
+        examples=["https://zoom.us/j/1234567890"],
+    )
+
+    _ids = field_validator("user_id", "team_id", mode="before")(_strict_id)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_is_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a date-time string such as 2025-12-15 14:00:00")
+        return value
+
+    @field_validator("link", mode="before")
+    @classmethod
+    def _absolute_http_url(cls, value: Any) -> Any:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be an absolute http or https URL")
+        if len(value) > MAX_LINK_LENGTH:
+            raise ValueError(f"must be at most {MAX_LINK_LENGTH} characters")
+        parts = urlsplit(value)
+        has_space = any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or has_space:
+            raise ValueError("must be an absolute http or https URL")
+        return value
+
+
+class ReasonBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str | None = Field(default=None, max_length=MAX_REASON_LENGTH)
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _text_or_null(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value.strip() or None if isinstance(value, str) else None
+
+
+class MeetingOut(BaseModel):
+    id: int
+    booking_number: str = Field(examples=["MB-7Q4K-9X2P-M3KC"])
+    client_id: int = Field(description="The recipient.")
+    user_id: int = Field(description="The requester.")
+    team_id: int
+    timezone: str = Field(description="The recipient's effective IANA zone.")
+    booking_date: str = Field(description="Start, UTC, YYYY-MM-DD HH:MM:SS.")
+    start_time: int
+    end_time: int
+    link: str | None
+    status: str
+    created_at: str
+    updated_at: str
+    reason: str | None = None
+    requester_name: str | None = None
+    client_name: str | None = None
+    local_time: str | None = Field(
+        default=None, description="Start in the recipient's zone, ISO 8601 with offset."
+    )
+
+
+class MeetingPage(BaseModel):
+    data: list[MeetingOut]
+    next_cursor: str | None

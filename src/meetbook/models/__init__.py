@@ -1,0 +1,23 @@
+"""All tables, imported together so relationships and Alembic see one metadata."""
+
+from meetbook.models.base import Base, utcnow
+from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
+from meetbook.models.notification import DevEmail, Device, Notification
+from meetbook.models.team import Team, TeamMember
+from meetbook.models.user import ApiToken, User
+
+__all__ = [
+    "MEETING_SECONDS",
+    "ApiToken",
+    "Base",
+    "BusySlot",
+    "DevEmail",
+    "Device",
+    "IdempotencyKey",
+    "Meeting",
+    "Notification",
+    "Team",
+    "TeamMember",
+    "User",
+    "utcnow",
+]

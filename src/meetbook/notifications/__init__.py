@@ -1,0 +1,1 @@
+"""Notifications: what each event says and the providers that deliver it."""

@@ -1,0 +1,127 @@
+"""What each notification says, independent of the channel that carries it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
+EVENTS: tuple[Event, ...] = get_args(Event)
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    """The meeting as notifications need it; times are aware UTC."""
+
+    id: int
+    booking_number: str
+    requester_name: str
+    requester_email: str
+    recipient_name: str
+    recipient_email: str
+    start: datetime
+    end: datetime
+    link: str | None
+    reason: str | None
+    # For cancellations: whether the meeting had been confirmed (so an invite must be withdrawn).
+    was_confirmed: bool
+    # ICS SEQUENCE: 0 at confirm, 1 at cancel.
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification to one reader."""
+
+    event: Event
+    meeting: MeetingInfo
+    to_name: str
+    to_email: str
+    to_timezone: str  # the reader's IANA zone, "UTC" as the fallback
+    actor_name: str  # who caused the event
+    notification_id: int  # stable per notification row
+
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: str) -> str:
+    """Collapse control characters and runs of whitespace into single spaces."""
+    # Names are user input: a CR/LF must never start a new mail header, ICS property or push line.
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def reader_zone(name: str) -> ZoneInfo:
+    """The reader's zone, or UTC when the name is not a valid IANA zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_when(moment: datetime, zone: ZoneInfo) -> str:
+    """'Monday 15 December 2025, 09:00 EST (America/New_York)', or '..., 14:00 UTC'."""
+    # Day and month names are spelled out here so the output never depends on the process locale.
+    local = moment.astimezone(zone)
+    text = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+    text += f"{local:%H:%M}"
+    if zone.key == "UTC":
+        return f"{text} UTC"
+    return f"{text} {local.tzname()} ({zone.key})"
+
+
+def format_when_short(moment: datetime, zone: ZoneInfo) -> str:
+    """'15 Dec 2025, 09:00 EST': short enough for a subject line or a push body."""
+    local = moment.astimezone(zone)
+    month = _MONTHS[local.month - 1][:3]
+    return f"{local.day} {month} {local.year}, {local:%H:%M} {local.tzname()}"
+
+
+def other_party_name(notice: Notice) -> str:
+    """The participant who is not the reader."""
+    meeting = notice.meeting
+    if notice.to_email.casefold() == meeting.requester_email.casefold():
+        return one_line(meeting.recipient_name)
+    return one_line(meeting.requester_name)
+
+
+def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
+    """(title, body, data) for a push notification; data values are strings, as FCM requires."""
+    meeting = notice.meeting
+    when = format_when_short(meeting.start, reader_zone(notice.to_timezone))
+    actor = one_line(notice.actor_name)
+    data = {
+        "type": notice.event,
+        "meeting_id": str(meeting.id),
+        "booking_number": meeting.booking_number,
+    }
+    match notice.event:
+        case "meeting-created":
+            requester = one_line(meeting.requester_name)
+            body = f"{requester} requested a meeting with you. Click to Confirm or Reject."
+            return "MEETING ALERT", body, data
+        case "meeting-confirmed":
+            body = f"Your meeting with {other_party_name(notice)} on {when} is confirmed."
+            return "MEETING CONFIRMED", body, data
+        case "meeting-rejected":
+            return "MEETING REJECTED", f"{actor} rejected your meeting request for {when}.", data
+        case "meeting-cancelled":
+            return "MEETING CANCELLED", f"{actor} cancelled the meeting on {when}.", data

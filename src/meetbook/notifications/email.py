@@ -1,0 +1,147 @@
+"""Render a notice as a multipart email, with a calendar invite when the meeting needs one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from meetbook.notifications.content import (
+    Notice,
+    format_when,
+    format_when_short,
+    one_line,
+    other_party_name,
+    reader_zone,
+)
+from meetbook.notifications.errors import PermanentDeliveryError
+from meetbook.notifications.ics import build_invite
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+CREATED_SUBJECT = "You have received new meeting request!"
+
+
+def message_id(notice: Notice, domain: str) -> str:
+    """Stable per notification, so a redelivered email is recognisable as the same one."""
+    return f"<notification-{notice.notification_id}.meeting-{notice.meeting.id}@{domain}>"
+
+
+def render_email(
+    notice: Notice,
+    *,
+    mail_from: str,
+    base_url: str,
+    domain: str,
+    now: datetime | None = None,
+) -> EmailMessage:
+    """The complete message for one notice; `now` (Date, DTSTAMP) is injectable for tests."""
+    now = now or datetime.now(UTC)
+    context = _context(notice, base_url)
+    subject = _subject(notice, context)
+    context["subject"] = subject
+
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = _address(*parseaddr(mail_from))
+    message["To"] = _address(notice.to_name, notice.to_email)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id(notice, domain)
+    # RFC 3834: tells auto-responders (vacation replies) not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+
+    # Quoted-printable keeps mostly-ASCII bodies readable on the wire (the default may be base64).
+    text = _templates.get_template(f"{notice.event}.txt").render(context)
+    html = _templates.get_template(f"{notice.event}.html").render(context)
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    method = _invite_method(notice)
+    if method is not None:
+        invite = build_invite(
+            notice.meeting, method=method, domain=domain, base_url=base_url, now=now
+        ).decode()
+        # Calendar clients act on the text/calendar alternative; the attachment is for the rest.
+        message.add_alternative(invite, subtype="calendar", params={"method": method})
+        message.add_attachment(
+            invite.encode(),
+            maintype="application",
+            subtype="ics",
+            filename="invite.ics",
+        )
+    return message
+
+
+def _invite_method(notice: Notice) -> Literal["REQUEST", "CANCEL"] | None:
+    if notice.event == "meeting-confirmed":
+        return "REQUEST"
+    if notice.event == "meeting-cancelled" and notice.meeting.was_confirmed:
+        return "CANCEL"
+    return None
+
+
+def _address(name: str, addr_spec: str) -> Address:
+    # Address quotes or encodes whatever the display name holds, and one_line removes CR/LF,
+    # so a name can never end the header and start another.
+    try:
+        return Address(display_name=one_line(name), addr_spec=addr_spec.strip())
+    except (ValueError, IndexError) as error:
+        raise PermanentDeliveryError(f"invalid email address {addr_spec!r}: {error}") from error
+
+
+def _subject(notice: Notice, context: dict[str, Any]) -> str:
+    other, when = context["other_name"], context["when_short"]
+    match notice.event:
+        case "meeting-created":
+            return CREATED_SUBJECT
+        case "meeting-confirmed":
+            return f"Meeting confirmed: {other}, {when}"
+        case "meeting-rejected":
+            return f"Meeting request rejected: {other}, {when}"
+        case "meeting-cancelled":
+            return f"Meeting cancelled: {other}, {when}"
+
+
+def _context(notice: Notice, base_url: str) -> dict[str, Any]:
+    meeting = notice.meeting
+    base_url = base_url.rstrip("/")
+    zone = reader_zone(notice.to_timezone)
+    link = one_line(meeting.link) if meeting.link else None
+    minutes = round((meeting.end - meeting.start).total_seconds() / 60)
+    return {
+        "event": notice.event,
+        "to_name": one_line(notice.to_name),
+        "requester_name": one_line(meeting.requester_name),
+        "recipient_name": one_line(meeting.recipient_name),
+        "actor_name": one_line(notice.actor_name),
+        "other_name": other_party_name(notice),
+        # Only changes the phrasing ("Bob cancelled" rather than "cancelled by Bob").
+        "actor_is_other": one_line(notice.actor_name) == other_party_name(notice),
+        # None when the reader lives in UTC, so the time is not shown twice.
+        "when_local": None if zone.key == "UTC" else format_when(meeting.start, zone),
+        "when_utc": format_when(meeting.start, reader_zone("UTC")),
+        "when_short": format_when_short(meeting.start, zone),
+        "duration": "1 hour" if minutes == 60 else f"{minutes} minutes",
+        "booking_number": meeting.booking_number,
+        "reason": meeting.reason.strip() if meeting.reason and meeting.reason.strip() else None,
+        "link": link,
+        # Only http(s) links become clickable; anything else is shown as text.
+        "link_href": link if link and urlsplit(link).scheme in ("http", "https") else None,
+        "has_invite": _invite_method(notice) is not None,
+        "base_url": base_url,
+        "meeting_url": f"{base_url}/meetings/{meeting.id}",
+        "pending_url": f"{base_url}/meetings?tab=pending-meeting",
+        "upcoming_url": f"{base_url}/meetings?tab=upcoming",
+    }

@@ -1,0 +1,145 @@
+"""Push notifications through Firebase Cloud Messaging (HTTP v1 API)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import google.auth.exceptions
+import google.auth.transport.requests
+import httpx
+from google.oauth2 import service_account
+
+from meetbook.notifications.errors import (
+    PermanentDeliveryError,
+    RecipientGone,
+    TemporaryDeliveryError,
+    parse_retry_after,
+)
+
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+DEFAULT_ENDPOINT = "https://fcm.googleapis.com"
+_REQUIRED_KEYS = ("project_id", "client_email", "private_key", "token_uri")
+# FCM's own error codes (details[].errorCode) and google.rpc statuses meaning "token is dead".
+_GONE_CODES = {"UNREGISTERED", "NOT_FOUND"}
+
+
+class _TokenRequest:
+    """google-auth's requests transport with a bounded timeout (its default is 120 s)."""
+
+    def __init__(self, timeout: float) -> None:
+        self._request = google.auth.transport.requests.Request()
+        self._timeout = timeout
+
+    def __call__(self, url: str, method: str = "GET", **kwargs: Any) -> Any:
+        kwargs["timeout"] = self._timeout
+        return self._request(url, method, **kwargs)
+
+
+class FcmClient:
+    """Sends FCM messages with a service account's OAuth token, cached until near expiry."""
+
+    def __init__(
+        self,
+        credentials_path: str | Path,
+        http: httpx.AsyncClient,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        timeout: float = 10.0,
+    ) -> None:
+        """Read the service-account JSON; ValueError if it lacks a required key."""
+        info = json.loads(Path(credentials_path).read_text(encoding="utf-8"))
+        missing = [key for key in _REQUIRED_KEYS if not info.get(key)]
+        if missing:
+            raise ValueError(f"service-account JSON lacks {', '.join(missing)}")
+        self.project_id: str = info["project_id"]
+        # google-auth's classmethod is unannotated.
+        self._credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info,
+            scopes=[SCOPE],
+            # google-auth always signs the assertion for Google's token URL; the audience must be
+            # the token_uri actually used (identical for real Google credentials).
+            additional_claims={"aud": info["token_uri"]},
+        )
+        self._token_request = _TokenRequest(timeout)
+        self._token_lock = asyncio.Lock()
+        self._http = http
+        self._timeout = timeout
+        self._send_url = f"{endpoint.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
+
+    async def send(self, token: str, title: str, body: str, data: dict[str, str]) -> None:
+        """Send one notification to one device token, or raise a classified delivery error."""
+        message = {
+            "message": {
+                "token": token,
+                "notification": {"title": title, "body": body},
+                "data": data,
+                "android": {"priority": "high"},
+                "apns": {"headers": {"apns-priority": "10"}},
+            }
+        }
+        access_token = await self._access_token()
+        response = await self._post(message, access_token)
+        if response.status_code == 401 and "THIRD_PARTY_AUTH_ERROR" not in _error_codes(response):
+            # Our token may have been revoked before its expiry: refresh once and retry.
+            access_token = await self._access_token(stale=access_token)
+            response = await self._post(message, access_token)
+        _raise_for_status(response)
+
+    async def _post(self, message: dict[str, Any], access_token: str) -> httpx.Response:
+        try:
+            return await self._http.post(
+                self._send_url,
+                json=message,
+                headers={"Authorization": f"Bearer {access_token}"},
+                timeout=self._timeout,
+            )
+        except httpx.TransportError as error:
+            raise TemporaryDeliveryError(f"FCM unreachable: {error!r}") from error
+
+    async def _access_token(self, *, stale: str | None = None) -> str:
+        """The cached token, refreshed when expiring or when it equals `stale` (rejected)."""
+        async with self._token_lock:
+            credentials = self._credentials
+            if not credentials.valid or credentials.token == stale:
+                # refresh() is blocking; calling it directly (not before_request) also keeps
+                # google-auth from making any request other than the one to token_uri.
+                try:
+                    await asyncio.to_thread(credentials.refresh, self._token_request)
+                except google.auth.exceptions.TransportError as error:
+                    raise TemporaryDeliveryError(f"FCM token endpoint: {error}") from error
+                except google.auth.exceptions.RefreshError as error:
+                    if getattr(error, "retryable", False):
+                        raise TemporaryDeliveryError(f"FCM token refresh: {error}") from error
+                    raise PermanentDeliveryError(f"FCM token refused: {error}") from error
+            token: str = credentials.token
+            return token
+
+
+def _error_codes(response: httpx.Response) -> set[str]:
+    """The google.rpc status and FCM errorCodes of an error answer."""
+    try:
+        error = response.json().get("error", {})
+    except (ValueError, AttributeError):
+        return set()
+    if not isinstance(error, dict):
+        return set()
+    codes = {error.get("status")}
+    codes.update(d.get("errorCode") for d in error.get("details", []) if isinstance(d, dict))
+    return {code for code in codes if isinstance(code, str)}
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    status = response.status_code
+    if status < 300:
+        return
+    codes = _error_codes(response)
+    reason = f"FCM {status} {'/'.join(sorted(codes)) or response.reason_phrase}: "
+    reason += response.text[:500]
+    if status == 404 or codes & _GONE_CODES:
+        raise RecipientGone(reason)
+    if status == 429 or status >= 500:
+        raise TemporaryDeliveryError(reason, parse_retry_after(response.headers.get("Retry-After")))
+    raise PermanentDeliveryError(reason)

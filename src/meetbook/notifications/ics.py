@@ -1,0 +1,72 @@
+"""iCalendar invites (RFC 5545 / iTIP RFC 5546) for confirmed and cancelled meetings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from icalendar import PARTSTAT, ROLE, STATUS, Calendar, Event, vCalAddress
+
+from meetbook.notifications.content import MeetingInfo, one_line
+
+PRODID = "-//meetbook//meetbook//EN"
+
+
+def invite_uid(meeting_id: int, domain: str) -> str:
+    """The UID that ties a REQUEST and its later CANCEL to one calendar entry."""
+    return f"meeting-{meeting_id}@{domain}"
+
+
+def build_invite(
+    meeting: MeetingInfo,
+    *,
+    method: Literal["REQUEST", "CANCEL"],
+    domain: str,
+    base_url: str,
+    now: datetime | None = None,
+) -> bytes:
+    """The iCalendar object for a meeting; `now` (DTSTAMP) is injectable for repeatable output."""
+    cancel = method == "CANCEL"
+    # Calendar clients ignore a CANCEL whose SEQUENCE is not above the REQUEST's (which is 0).
+    sequence = max(meeting.sequence, 1) if cancel else meeting.sequence
+    meeting_url = f"{base_url.rstrip('/')}/meetings/{meeting.id}"
+    description = [f"Booking number: {meeting.booking_number}", f"Meeting page: {meeting_url}"]
+    if meeting.link:
+        description.append(f"Meeting link: {meeting.link}")
+    if cancel and meeting.reason:
+        description.append(f"Reason: {meeting.reason}")
+
+    requester = one_line(meeting.requester_name)
+    recipient = one_line(meeting.recipient_name)
+    event = Event.new(
+        uid=invite_uid(meeting.id, domain),
+        sequence=sequence,
+        stamp=(now or datetime.now(UTC)).astimezone(UTC),
+        start=meeting.start.astimezone(UTC),
+        end=meeting.end.astimezone(UTC),
+        summary=f"Meeting: {requester} and {recipient}",
+        description="\n".join(description),
+        organizer=vCalAddress.new(f"mailto:{meeting.requester_email}", cn=requester),
+        attendees=[
+            vCalAddress.new(
+                f"mailto:{meeting.recipient_email}",
+                cn=recipient,
+                role=ROLE.REQ_PARTICIPANT,
+                # The recipient accepted by confirming; no RSVP is expected from the calendar.
+                partstat=PARTSTAT.ACCEPTED,
+                rsvp=False,
+            )
+        ],
+        status=STATUS.CANCELLED if cancel else STATUS.CONFIRMED,
+        url=meeting.link or None,
+        location=meeting.link or None,
+    )
+    # Calendar() rather than Calendar.new(): the latter adds a random calendar UID.
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", method)
+    calendar.add_component(event)
+    data: bytes = calendar.to_ical()
+    return data

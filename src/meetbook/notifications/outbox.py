@@ -1,0 +1,60 @@
+"""Writing notifications into the outbox, in the caller's transaction.
+
+Each event becomes one row per (recipient, channel): the recipient's email, and each of
+their push devices unless the event is email-only. The rows commit with the state change
+that caused them, so nothing is sent for a rolled-back change and nothing is lost once
+the API has answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.models import Device, Meeting, Notification, utcnow
+
+Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
+
+# Channels a device platform delivers through (the notification's `channel`).
+PUSH_CHANNELS = {"fcm": "fcm", "webpush": "webpush"}
+
+
+async def enqueue(
+    session: AsyncSession,
+    event: Event,
+    meeting: Meeting,
+    user_id: int,
+    *,
+    context: dict[str, Any],
+    push: bool = True,
+) -> list[Notification]:
+    """Record `event` for `user_id`: an email, plus one push per registered device."""
+    now = utcnow()
+    rows = [
+        Notification(
+            event=event,
+            meeting_id=meeting.id,
+            user_id=user_id,
+            channel="email",
+            context=context,
+            next_attempt_at=now,
+        )
+    ]
+    if push:
+        devices = (await session.scalars(select(Device).where(Device.user_id == user_id))).all()
+        rows.extend(
+            Notification(
+                event=event,
+                meeting_id=meeting.id,
+                user_id=user_id,
+                channel=PUSH_CHANNELS[device.platform],
+                device_id=device.id,
+                context=context,
+                next_attempt_at=now,
+            )
+            for device in devices
+        )
+    session.add_all(rows)
+    return rows

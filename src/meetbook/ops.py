@@ -1,0 +1,40 @@
+"""Operations routes: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from meetbook.errors import error_response
+from meetbook.metrics import REGISTRY, refresh_queue_depth
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "Database unreachable"}})
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers."""
+    try:
+        async with asyncio.timeout(3):
+            async with request.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception:
+        return error_response(503, "The database is not reachable.")
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: notifications by channel and outcome, queue depth, latency."""
+    await refresh_queue_depth(request.app.state.sessionmaker)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,73 @@
+"""Running meetbook: the API server (uvicorn) and the standalone worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import uvicorn
+from fastapi import FastAPI
+
+from meetbook.config import Settings, load_settings
+from meetbook.db import create_engine, create_sessionmaker
+from meetbook.demo import DEMO_PASSWORD, ensure_demo_data
+from meetbook.logs import configure_logging
+from meetbook.migrate import upgrade
+
+# How `serve` tells the API processes uvicorn starts whether to run the worker.
+RUN_WORKER_ENV = "MEETBOOK_INTERNAL_RUN_WORKER"
+
+
+def app_from_environment() -> FastAPI:
+    """The uvicorn factory: settings from the environment."""
+    from meetbook.app import create_app
+
+    settings = load_settings()
+    return create_app(settings, run_worker=os.environ.get(RUN_WORKER_ENV) == "1")
+
+
+async def _demo(settings: Settings) -> str:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            team_id, people = await ensure_demo_data(session)
+    finally:
+        await engine.dispose()
+    lines = [f"Demo team id {team_id}; every demo password is {DEMO_PASSWORD!r}."]
+    for person in people:
+        lines.append(
+            f"  {person.name:<11} id={person.id:<3} {person.email:<20} {person.timezone:<17}"
+            f" token: {person.token}"
+        )
+    return "\n".join(lines)
+
+
+def serve(
+    settings: Settings, *, host: str, port: int, workers: int, run_worker: bool, demo: bool
+) -> None:
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    if demo:
+        print(asyncio.run(_demo(settings)), flush=True)
+    print(f"meetbook is running at {settings.base_url} (listening on http://{host}:{port})", flush=True)
+    if settings.smtp_host is None:
+        print(f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True)
+    os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"
+    uvicorn.run(
+        "meetbook.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+def run_worker(settings: Settings, *, concurrency: int) -> None:
+    from meetbook.notifications.worker import run_standalone
+
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    asyncio.run(run_standalone(settings, concurrency=concurrency))
