@@ -19,6 +19,7 @@ from meetbook.meetings.endpoints import router as meetings_router
 from meetbook.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from meetbook.models import utcnow
 from meetbook.ops import router as ops_router
+from meetbook.web import install_web
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(meetings_router)
     app.include_router(accounts_router)
     app.include_router(ops_router)
+    install_web(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

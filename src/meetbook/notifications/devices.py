@@ -1,0 +1,48 @@
+"""Push devices: register (idempotently), remove, and drop those the provider reports gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.errors import NotFound
+from meetbook.models import Device
+
+
+async def register_device(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    platform: str,
+    token: str,
+    subscription: dict[str, Any] | None = None,
+) -> Device:
+    """The device for (platform, token), created or taken over by `user_id`.
+
+    Registering the same token again returns the same device; a token that moved to
+    another account (a shared phone, a new sign-in) now notifies that account only.
+    """
+    query = select(Device).where(Device.platform == platform, Device.token == token)
+    device = await session.scalar(query)
+    if device is None:
+        device = Device(user_id=user_id, platform=platform, token=token, subscription=subscription)
+        try:
+            async with session.begin_nested():
+                session.add(device)
+        except IntegrityError:  # registered concurrently: use that row
+            device = (await session.scalars(query, execution_options={"populate_existing": True})).one()
+    device.user_id = user_id
+    device.subscription = subscription
+    await session.flush()
+    return device
+
+
+async def remove_device(session: AsyncSession, device_id: int, user_id: int) -> None:
+    result = await session.execute(
+        delete(Device).where(Device.id == device_id, Device.user_id == user_id)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise NotFound(f"Device {device_id} was not found.")
