@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -240,7 +241,9 @@ def test_two_digit_year_is_rejected() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "15 Dec 2025 14:00 PST",
+        "15 Dec 2025 14:00 PST",  # RFC 2822 shape, read by email.utils
+        "December 15, 2025 2:00 PM PST",  # read by dateutil
+        "Dec 15 2025 14:00 EST",
         "2025-12-15 14:00 PST",
         "2025-12-15T14:00:00 IST",
         "Mon, 15 Dec 2025 14:00:00 EST",
@@ -252,6 +255,21 @@ def test_timezone_abbreviation_is_rejected_not_ignored(text: str) -> None:
         warnings.simplefilter("error")  # dateutil's UnknownTimezoneWarning must not occur
         message = rejection(text)
     assert "abbreviation" in message
+
+
+def test_abbreviation_of_the_servers_own_zone_is_rejected_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Left to itself dateutil reads a name in time.tzname as the host's local zone, so
+    # the same request would mean different instants on differently configured servers.
+    monkeypatch.setenv("TZ", "America/Chicago")
+    time.tzset()
+    try:
+        assert "CST" in time.tzname
+        assert "abbreviation" in rejection("December 15, 2025 2:00 PM CST")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize(
@@ -307,7 +325,9 @@ def test_impossible_calendar_values_are_rejected(text: str) -> None:
     assert rejection(text).startswith("date ")
 
 
-@pytest.mark.parametrize("text", ["", " ", "\t\n", "\x00", "2025-12-15\x0014:00", "２０２５-12-15 14:00"])
+@pytest.mark.parametrize(
+    "text", ["", " ", "\t\n", "\x00", "2025-12-15\x0014:00", "２０２５-12-15 14:00"]
+)
 def test_empty_or_non_date_characters_are_rejected(text: str) -> None:
     assert rejection(text).startswith("date ")
 

@@ -74,12 +74,13 @@ class SmtpSender:
         except aiosmtplib.SMTPNotSupported as error:
             # e.g. STARTTLS or AUTH configured but not offered: retrying will not change that.
             raise PermanentDeliveryError(f"SMTP server does not support it: {error}") from error
+        except (OSError, TimeoutError) as error:
+            # Refused connections, DNS failures, TLS failures (an SSL error is also
+            # a ValueError, hence this order).
+            raise TemporaryDeliveryError(f"SMTP connection failed: {error}") from error
         except ValueError as error:
             # aiosmtplib refuses addresses that could smuggle SMTP commands.
             raise PermanentDeliveryError(f"unusable email address: {error}") from error
-        except (OSError, TimeoutError) as error:
-            # Refused connections, DNS failures, TLS handshake problems.
-            raise TemporaryDeliveryError(f"SMTP connection failed: {error}") from error
         # With several recipients the server may refuse some and accept the rest.
         if refused:
             address, response = next(iter(refused.items()))

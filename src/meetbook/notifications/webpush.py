@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import time
 from pathlib import Path
@@ -42,13 +43,31 @@ def vapid_application_server_key(pem_path: str | Path) -> str:
     return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
 
 
-def _origin(endpoint: str) -> str:
-    parts = urlsplit(endpoint)
+def _b64url_decode(text: object) -> bytes:
+    if not isinstance(text, str):
+        return b""
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error):
+        return b""
+
+
+def _audience(subscription: dict[str, Any]) -> str:
+    """The endpoint's origin, after checking the subscription is one a browser could produce."""
+    # Checked here because pywebpush fails on malformed keys with assorted exceptions.
+    endpoint = subscription.get("endpoint")
+    parts = urlsplit(endpoint if isinstance(endpoint, str) else "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PermanentDeliveryError(f"push endpoint is not an http(s) URL: {endpoint[:200]!r}")
-    # The audience is scheme://host[:port] without user info.
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}"
+        raise PermanentDeliveryError(f"push endpoint is not an http(s) URL: {endpoint!r:.200}")
+    keys = subscription.get("keys")
+    keys = keys if isinstance(keys, dict) else {}
+    p256dh = _b64url_decode(keys.get("p256dh"))
+    if len(p256dh) != 65 or p256dh[0] != 4:
+        raise PermanentDeliveryError("push subscription p256dh is not an uncompressed P-256 point")
+    if len(_b64url_decode(keys.get("auth"))) != 16:
+        raise PermanentDeliveryError("push subscription auth secret is not 16 bytes")
+    # The audience is scheme://host[:port], without any user info.
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 class WebPushSender:
@@ -77,12 +96,9 @@ class WebPushSender:
 
     async def send(self, subscription: dict[str, Any], payload: dict[str, str]) -> None:
         """Deliver `payload` (as JSON) to one subscription, or raise a classified error."""
-        endpoint = subscription.get("endpoint")
-        if not isinstance(endpoint, str):
-            raise PermanentDeliveryError("push subscription has no endpoint")
         claims: dict[str, str | int] = {
             "sub": self.subject,
-            "aud": _origin(endpoint),
+            "aud": _audience(subscription),
             "exp": int(time.time()) + _VAPID_LIFETIME,
         }
         try:
@@ -100,8 +116,8 @@ class WebPushSender:
             raise _classify(error) from error
         except (TimeoutError, aiohttp.ClientError) as error:
             raise TemporaryDeliveryError(f"push service unreachable: {error!r}") from error
-        except (ValueError, TypeError) as error:
-            # Malformed subscription keys (bad base64, wrong length).
+        except ValueError as error:
+            # A point that is well-formed but not on the curve.
             raise PermanentDeliveryError(f"unusable push subscription: {error}") from error
 
 

@@ -1,0 +1,210 @@
+"""Shared fixtures: a migrated database per backend, the app, an HTTP client, factories.
+
+Every test that uses `client` or `db` runs twice: on SQLite and on PostgreSQL. The
+PostgreSQL run is skipped with a message when no server answers at
+MEETBOOK_TEST_POSTGRES_URL, unless MEETBOOK_REQUIRE_POSTGRES=1 (as in CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from meetbook.accounts import service as accounts
+from meetbook.app import create_app
+from meetbook.auth.tokens import issue_token
+from meetbook.config import Settings
+from meetbook.migrate import upgrade_async
+from meetbook.models import Base
+
+POSTGRES_URL = os.environ.get(
+    "MEETBOOK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("MEETBOOK_REQUIRE_POSTGRES") == "1"
+BACKENDS = ("sqlite", "postgres")
+
+
+async def _postgres_reachable(url: str) -> str | None:
+    engine = create_async_engine(url, connect_args={"timeout": 3})
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # any failure means "not available here"
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await engine.dispose()
+
+
+async def create_postgres_database(admin_url: str) -> str:
+    """A fresh, uniquely named database on the server of `admin_url`; returns its URL."""
+    name = f"meetbook_test_{secrets.token_hex(4)}"
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session", params=BACKENDS)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A migrated, empty database for the session, one per backend."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "meetbook.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await upgrade_async(url)
+        yield url
+        return
+    problem = await _postgres_reachable(POSTGRES_URL)
+    if problem:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL} ({problem})"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " and MEETBOOK_REQUIRE_POSTGRES=1")
+        pytest.skip(message + "; set MEETBOOK_TEST_POSTGRES_URL to run these tests")
+    url = await create_postgres_database(POSTGRES_URL)
+    await upgrade_async(url)
+    yield url
+    await drop_postgres_database(POSTGRES_URL, url)
+
+
+def backend_of(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgres"
+
+
+@dataclass
+class MovableClock:
+    """The app's clock; tests move it to make meetings start, end, expire."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+def settings_for(url: str, tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        database_url=url,
+        secret_key="test-secret-key-" + "x" * 32,
+        base_url="http://meetbook.test",
+        **extra,
+    )
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        if backend_of(url) == "postgres":
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                await connection.execute(text(f"DELETE FROM {table}"))
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def app(database_url: str, tmp_path: Path, clock: MovableClock) -> AsyncIterator[Any]:
+    await _empty_tables(database_url)
+    application = create_app(settings_for(database_url, tmp_path), clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://meetbook.test") as http:
+        yield http
+
+
+@pytest.fixture
+def sessionmaker(app: Any) -> async_sessionmaker[AsyncSession]:
+    return app.state.sessionmaker  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class World:
+    """Small factories for people and teams, written through the services."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+        self._count = 0
+
+    async def person(
+        self, name: str | None = None, *, timezone: str | None = "UTC", password: str | None = None
+    ) -> Person:
+        self._count += 1
+        name = name or f"Person {self._count}"
+        email = f"p{self._count}-{secrets.token_hex(3)}@example.com"
+        async with self.sessionmaker() as session, session.begin():
+            user = await accounts.create_user(
+                session, name=name, email=email, timezone=timezone, password=password
+            )
+            token, _ = await issue_token(session, user.id, "test")
+        return Person(user.id, name, email, token)
+
+    async def team(self, *members: Person, name: str = "Team") -> int:
+        async with self.sessionmaker() as session, session.begin():
+            team = await accounts.create_team(session, name)
+            for member in members:
+                await accounts.add_member(session, team.id, member.id)
+        return team.id
+
+
+@pytest.fixture
+def world(sessionmaker: async_sessionmaker[AsyncSession]) -> World:
+    return World(sessionmaker)
+
+
+def future(clock: MovableClock, days: int = 7, hour: int = 15) -> str:
+    """A date string `days` ahead of the test clock at `hour`:00, without an offset."""
+    day = (clock.now + timedelta(days=days)).date()
+    return f"{day.isoformat()} {hour:02d}:00:00"
+
+
+async def create_meeting(
+    client: httpx.AsyncClient, by: Person, to: Person, team_id: int, date: str, **extra: Any
+) -> httpx.Response:
+    body = {"user_id": to.id, "team_id": team_id, "date": date, **extra}
+    return await client.post("/api/v3/meeting/create", json=body, headers=by.auth)

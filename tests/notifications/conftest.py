@@ -1,0 +1,16 @@
+"""Fixtures shared by the notification provider tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def unused_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections: bound (nobody else takes it), not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
