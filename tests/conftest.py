@@ -66,6 +66,23 @@ async def drop_postgres_database(admin_url: str, url: str) -> None:
     await engine.dispose()
 
 
+async def require_postgres() -> None:
+    """Skip (or, when MEETBOOK_REQUIRE_POSTGRES=1, fail) if PostgreSQL does not answer."""
+    problem = await _postgres_reachable(POSTGRES_URL)
+    if problem:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL} ({problem})"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " and MEETBOOK_REQUIRE_POSTGRES=1")
+        pytest.skip(message + "; set MEETBOOK_TEST_POSTGRES_URL to run these tests")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def postgres_admin_url() -> str:
+    """The PostgreSQL server's URL, for tests that make databases of their own."""
+    await require_postgres()
+    return POSTGRES_URL
+
+
 @pytest_asyncio.fixture(scope="session", params=BACKENDS)
 async def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -77,12 +94,7 @@ async def database_url(
         await upgrade_async(url)
         yield url
         return
-    problem = await _postgres_reachable(POSTGRES_URL)
-    if problem:
-        message = f"PostgreSQL not reachable at {POSTGRES_URL} ({problem})"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " and MEETBOOK_REQUIRE_POSTGRES=1")
-        pytest.skip(message + "; set MEETBOOK_TEST_POSTGRES_URL to run these tests")
+    await require_postgres()
     url = await create_postgres_database(POSTGRES_URL)
     await upgrade_async(url)
     yield url

@@ -326,7 +326,17 @@ def test_impossible_calendar_values_are_rejected(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", " ", "\t\n", "\x00", "2025-12-15\x0014:00", "２０２５-12-15 14:00"]
+    "text",
+    [
+        "",
+        " ",
+        "\t\n",
+        "\x00",
+        "2025-12-15\x0014:00",
+        "\uff12\uff10\uff12\uff15-12-15 14:00",  # fullwidth digits
+        "\u0662\u0660\u0662\u0665-12-15 14:00",  # Arabic-Indic digits
+        "2025-12-15\u00a014:00",  # no-break space
+    ],
 )
 def test_empty_or_non_date_characters_are_rejected(text: str) -> None:
     assert rejection(text).startswith("date ")

@@ -301,6 +301,30 @@ async def test_unreachable_fcm_is_temporary(
             await fcm_client.send("device-token-1", "t", "b", DATA)
 
 
+async def test_a_hung_token_endpoint_times_out_as_temporary(
+    service_key: rsa.RSAPrivateKey, tmp_path: Path, silent_port: int
+) -> None:
+    path = write_service_account(tmp_path, service_key, f"http://127.0.0.1:{silent_port}/token")
+    async with httpx.AsyncClient() as http:
+        fcm_client = FcmClient(path, http, endpoint=f"http://127.0.0.1:{silent_port}", timeout=0.5)
+        with pytest.raises(TemporaryDeliveryError, match="token"):
+            await fcm_client.send("device-token-1", "t", "b", DATA)
+
+
+async def test_a_hung_fcm_endpoint_times_out_as_temporary(
+    google: tuple[FakeGoogle, HttpPeer],
+    service_key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+    silent_port: int,
+) -> None:
+    fake, _ = google
+    path = write_service_account(tmp_path, service_key, fake.token_uri)
+    async with httpx.AsyncClient() as http:
+        fcm_client = FcmClient(path, http, endpoint=f"http://127.0.0.1:{silent_port}", timeout=0.5)
+        with pytest.raises(TemporaryDeliveryError, match="Timeout"):
+            await fcm_client.send("device-token-1", "t", "b", DATA)
+
+
 async def test_incomplete_credentials_are_refused(
     tmp_path: Path, service_key: rsa.RSAPrivateKey
 ) -> None:

@@ -215,6 +215,16 @@ async def test_unreachable_push_service_is_temporary(
         await sender.send(browser.subscription(), PAYLOAD)
 
 
+async def test_a_hung_push_service_times_out_as_temporary(
+    vapid_key_path: Path, silent_port: int
+) -> None:
+    sender = WebPushSender(vapid_key_path, SUBJECT, timeout=0.5)
+    browser = Browser(f"http://127.0.0.1:{silent_port}/push/x")
+
+    with pytest.raises(TemporaryDeliveryError):
+        await sender.send(browser.subscription(), PAYLOAD)
+
+
 @pytest.mark.parametrize(
     "subscription",
     [

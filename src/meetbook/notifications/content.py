@@ -60,6 +60,7 @@ _MONTHS = (
     "November",
     "December",
 )
+UTC_ZONE = ZoneInfo("UTC")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -74,7 +75,7 @@ def reader_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        return UTC_ZONE
 
 
 def format_when(moment: datetime, zone: ZoneInfo) -> str:

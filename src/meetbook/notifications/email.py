@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from meetbook.notifications.content import (
+    UTC_ZONE,
     Notice,
     format_when,
     format_when_short,
@@ -131,7 +132,7 @@ def _context(notice: Notice, base_url: str) -> dict[str, Any]:
         "actor_is_other": one_line(notice.actor_name) == other_party_name(notice),
         # None when the reader lives in UTC, so the time is not shown twice.
         "when_local": None if zone.key == "UTC" else format_when(meeting.start, zone),
-        "when_utc": format_when(meeting.start, reader_zone("UTC")),
+        "when_utc": format_when(meeting.start, UTC_ZONE),
         "when_short": format_when_short(meeting.start, zone),
         "duration": "1 hour" if minutes == 60 else f"{minutes} minutes",
         "booking_number": meeting.booking_number,

@@ -1,0 +1,485 @@
+"""The meeting pages: the four lists, one meeting, the actions and "Request a meeting"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.accounts.service import members_of, teams_of
+from meetbook.clock import Now
+from meetbook.db import SessionDep
+from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
+from meetbook.jsonbody import validate_body
+from meetbook.meetings import queries, service
+from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, MeetingCreate, ReasonBody
+from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
+from meetbook.meetings.timeparse import resolve_zone
+from meetbook.models import Meeting, Team
+from meetbook.web.errors import PageError
+from meetbook.web.flash import Flash, add_flash
+from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
+from meetbook.web.templating import render
+from meetbook.web.timeformat import (
+    day_label,
+    format_instant,
+    format_moment,
+    format_range,
+    format_time_range,
+    zone_offset,
+)
+
+log = logging.getLogger("meetbook.web")
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+MAX_ID = 2**63 - 1
+Action = Literal["confirm", "reject", "cancel"]
+
+
+@dataclass(frozen=True)
+class Tab:
+    slug: str
+    label: str
+    heading: str
+    empty_title: str
+    empty_text: str
+    query: queries.MeetingFilter
+
+
+TABS = (
+    Tab(
+        "pending-meeting",
+        "Pending",
+        "Requests waiting for your answer",
+        "Nothing is waiting for you",
+        "When a teammate asks you for a meeting, it appears here to confirm or reject.",
+        queries.MeetingFilter(statuses=("pending",), role="recipient", limit=PAGE_SIZE),
+    ),
+    Tab(
+        "upcoming",
+        "Upcoming",
+        "Confirmed meetings ahead",
+        "No confirmed meetings ahead",
+        "Meetings you confirm, or that others confirm with you, are listed here.",
+        queries.MeetingFilter(statuses=("confirmed",), limit=PAGE_SIZE),
+    ),
+    Tab(
+        "sent",
+        "Sent",
+        "Your requests awaiting an answer",
+        "No requests awaiting an answer",
+        "Ask a teammate for a meeting; it waits here until they answer.",
+        queries.MeetingFilter(statuses=("pending",), role="requester", limit=PAGE_SIZE),
+    ),
+    Tab(
+        "past",
+        "Past",
+        "Past and closed meetings",
+        "No past meetings yet",
+        "Completed, rejected, cancelled and expired meetings are kept here.",
+        queries.MeetingFilter(
+            statuses=("completed", "rejected", "cancelled", "expired"), order="desc", limit=PAGE_SIZE
+        ),
+    ),
+)
+TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
+DEFAULT_TAB = "pending-meeting"
+
+STATUS_LABELS: dict[str, str] = {
+    "pending": "Awaiting answer",
+    "confirmed": "Confirmed",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "expired": "Expired",
+    "completed": "Completed",
+}
+
+
+@dataclass(frozen=True)
+class MeetingView:
+    """A meeting as one viewer reads it: names, their own zone, the actions open to them."""
+
+    id: int
+    booking_number: str
+    status: str
+    status_label: str
+    viewer_is_recipient: bool
+    requester_name: str
+    recipient_name: str
+    other_name: str
+    team_name: str
+    day: str
+    time_range: str
+    when: str
+    zone_name: str
+    recipient_when: str | None
+    link: str | None
+    reason: str | None
+    created: str
+    updated: str
+    can_confirm: bool
+    can_reject: bool
+    can_cancel: bool
+
+    @property
+    def actionable(self) -> bool:
+        return self.can_confirm or self.can_reject or self.can_cancel
+
+
+async def _team_names(session: AsyncSession, team_ids: set[int]) -> dict[int, str]:
+    if not team_ids:
+        return {}
+    rows = await session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+    return {team_id: name for team_id, name in rows.tuples()}
+
+
+def _may(action: str, status: Status) -> bool:
+    return status in TRANSITIONS[action][0]
+
+
+async def meeting_views(
+    session: AsyncSession, meetings: Sequence[Meeting], viewer: Viewer, now: datetime
+) -> list[MeetingView]:
+    names = await queries.user_names(session, meetings)
+    teams = await _team_names(session, {m.team_id for m in meetings})
+    now_ts = int(now.timestamp())
+    views = []
+    for m in meetings:
+        status = effective_status(m, now_ts)
+        is_recipient = m.recipient_id == viewer.user.id
+        requester = names.get(m.requester_id, "Someone")
+        recipient = names.get(m.recipient_id, "Someone")
+        recipient_zone = resolve_zone(m.timezone)
+        # The requester planned the time in the recipient's zone: show it to them too.
+        recipient_when = None
+        if not is_recipient and recipient_zone.key != viewer.zone.key:
+            recipient_when = format_moment(m.start_time, recipient_zone) + f" ({recipient_zone.key})"
+        link = m.link if m.link and m.link.startswith(("https://", "http://")) else None
+        views.append(
+            MeetingView(
+                id=m.id,
+                booking_number=m.booking_number,
+                status=status,
+                status_label=STATUS_LABELS.get(status, status),
+                viewer_is_recipient=is_recipient,
+                requester_name=requester,
+                recipient_name=recipient,
+                other_name=requester if is_recipient else recipient,
+                team_name=teams.get(m.team_id, "a team"),
+                day=day_label(m.start_time, viewer.zone, now),
+                time_range=format_time_range(m.start_time, m.end_time, viewer.zone),
+                when=format_range(m.start_time, m.end_time, viewer.zone),
+                zone_name=viewer.zone.key,
+                recipient_when=recipient_when,
+                link=link,
+                reason=m.reason,
+                created=format_instant(m.created_at, viewer.zone),
+                updated=format_instant(m.updated_at, viewer.zone),
+                can_confirm=is_recipient and _may("confirm", status),
+                can_reject=is_recipient and _may("reject", status),
+                can_cancel=_may("cancel", status) and m.start_time > now_ts,
+            )
+        )
+    return views
+
+
+async def _count(session: AsyncSession, viewer: Viewer, tab: Tab, now: datetime) -> int:
+    f = tab.query
+    now_ts = int(now.timestamp())
+    column = Meeting.recipient_id if f.role == "recipient" else Meeting.requester_id
+    query = select(func.count()).select_from(Meeting).where(column == viewer.user.id)
+    query = query.where(*(status_filter(s, now_ts) for s in f.statuses))
+    return int(await session.scalar(query) or 0)
+
+
+def _tab_url(slug: str, cursor: str | None = None) -> str:
+    params = {"tab": slug} | ({"cursor": cursor} if cursor else {})
+    return f"/meetings?{urlencode(params)}"
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/meetings", status_code=303)
+
+
+@router.get("/meetings")
+async def meetings_page(
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    now: Now,
+    tab: str = DEFAULT_TAB,
+    cursor: str | None = None,
+) -> Response:
+    """One tab of the viewer's meetings, in their zone."""
+    current = TABS_BY_SLUG.get(tab)
+    if current is None:
+        return RedirectResponse(_tab_url(DEFAULT_TAB), status_code=303)
+    after = None
+    if cursor:
+        try:
+            after = queries.decode_cursor(cursor, current.query.order)
+        except BadRequest:
+            raise PageError(
+                400, "This page link is no longer valid; start from the first page.", viewer
+            ) from None
+    page, next_cursor = await queries.list_meetings(
+        session, viewer.user.id, replace(current.query, after=after), now
+    )
+    counts = {
+        slug: await _count(session, viewer, TABS_BY_SLUG[slug], now)
+        for slug in ("pending-meeting", "sent")
+    }
+    context = {
+        "title": f"{current.label} · meetbook",
+        "nav": "meetings",
+        "tabs": TABS,
+        "tab": current,
+        "counts": counts,
+        "meetings": await meeting_views(session, page, viewer, now),
+        "next_url": _tab_url(current.slug, next_cursor) if next_cursor else None,
+        "first_url": _tab_url(current.slug) if cursor else None,
+        "back": request_target(request),
+        "max_reason": MAX_REASON_LENGTH,
+    }
+    return render(request, "meetings.html", context, viewer=viewer)
+
+
+@router.get("/meetings/{meeting_id:int}")
+async def meeting_page(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """One meeting: every detail and the actions open to the viewer."""
+    if meeting_id > MAX_ID:
+        raise PageError(404, f"Meeting {meeting_id} was not found.", viewer)
+    try:
+        meeting = await service.meeting_for_participant(session, meeting_id, viewer.user)
+    except NotFound as error:
+        raise PageError(404, error.message, viewer) from None
+    view = (await meeting_views(session, [meeting], viewer, now))[0]
+    context = {
+        "title": f"Meeting with {view.other_name} · meetbook",
+        "nav": "meetings",
+        "m": view,
+        "back": request_target(request),
+        "max_reason": MAX_REASON_LENGTH,
+    }
+    return render(request, "meeting.html", context, viewer=viewer)
+
+
+_DONE = {
+    "confirm": "Confirmed the meeting with {other} on {when}. You both get a calendar invite.",
+    "reject": "Rejected the request from {other} for {when}. They will be told.",
+    "cancel": "Cancelled the meeting with {other} on {when}. They will be told.",
+}
+_AFTER = {
+    "confirm": ("/meetings?tab=upcoming", "See it in Upcoming"),
+    "reject": ("/meetings?tab=past", "See it in Past"),
+    "cancel": ("/meetings?tab=past", "See it in Past"),
+}
+
+
+async def _act(
+    request: Request,
+    session: AsyncSession,
+    viewer: Viewer,
+    now: datetime,
+    meeting_id: int,
+    action: Action,
+) -> Response:
+    form = await read_form(request, viewer)
+    back = safe_next(form.get("back"), default=f"/meetings?tab={DEFAULT_TAB}")
+    response = RedirectResponse(back, status_code=303)
+    try:
+        if meeting_id > MAX_ID:
+            raise NotFound(f"Meeting {meeting_id} was not found.")
+        # A savepoint: a refused change leaves nothing behind, and the request's
+        # transaction (and the objects it loaded) stays usable.
+        async with session.begin_nested():
+            if action == "confirm":
+                meeting = await service.confirm_meeting(session, meeting_id, viewer.user, now)
+            else:
+                reason = validate_body(ReasonBody, {"reason": form.get("reason")}).reason
+                change = service.reject_meeting if action == "reject" else service.cancel_meeting
+                meeting = await change(session, meeting_id, viewer.user, now, reason)
+    except ApiError as error:
+        log.info("web.meeting.action_refused", extra={"meeting_id": meeting_id, "action": action})
+        add_flash(request, response, Flash("error", _sentence(error.message)))
+        return response
+    view = (await meeting_views(session, [meeting], viewer, now))[0]
+    text = _DONE[action].format(other=view.other_name, when=view.when)
+    href, link_text = _AFTER[action]
+    add_flash(request, response, Flash("success", text, href=href, link_text=link_text))
+    return response
+
+
+@router.post("/meetings/{meeting_id:int}/confirm")
+async def confirm(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    return await _act(request, session, viewer, now, meeting_id, "confirm")
+
+
+@router.post("/meetings/{meeting_id:int}/reject")
+async def reject(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    return await _act(request, session, viewer, now, meeting_id, "reject")
+
+
+@router.post("/meetings/{meeting_id:int}/cancel")
+async def cancel(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    return await _act(request, session, viewer, now, meeting_id, "cancel")
+
+
+# Request a meeting ---------------------------------------------------------------------
+
+
+def _sentence(message: str) -> str:
+    """Service messages name the field first ("date is in the past"); start with a capital."""
+    return message[:1].upper() + message[1:]
+
+
+def _positive_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isdigit() or len(text) > 18:
+        return None
+    number = int(text)
+    return number if number > 0 else None
+
+
+@dataclass(frozen=True)
+class MemberChoice:
+    id: int
+    name: str
+    zone_name: str
+    offset: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} \u2014 {self.zone_name} ({self.offset})"
+
+
+async def _request_form(
+    request: Request,
+    session: AsyncSession,
+    viewer: Viewer,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    general_error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    teams = [(team.id, team.name) for team, _role in await teams_of(session, viewer.user.id)]
+    team_id = _positive_id(values.get("team_id"))
+    if team_id is None and len(teams) == 1:
+        team_id = teams[0][0]
+    members: list[MemberChoice] = []
+    if team_id is not None and team_id in {tid for tid, _ in teams}:
+        for member, _role in await members_of(session, team_id, viewer.user.id):
+            if member.id == viewer.user.id:
+                continue
+            zone = resolve_zone(member.timezone)
+            members.append(MemberChoice(member.id, member.name, zone.key, zone_offset(zone)))
+    else:
+        team_id = None
+    member_id = _positive_id(values.get("user_id"))
+    chosen = next((m for m in members if m.id == member_id), None)
+    context = {
+        "title": "Request a meeting · meetbook",
+        "nav": "new",
+        "teams": teams,
+        "team_id": team_id,
+        "members": members,
+        "chosen": chosen,
+        "values": values,
+        "errors": errors or {},
+        "general_error": general_error,
+        "max_link": MAX_LINK_LENGTH,
+    }
+    return render(request, "request.html", context, viewer=viewer, status_code=status_code)
+
+
+@router.get("/meetings/new")
+async def request_form(
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    team: str | None = None,
+    member: str | None = None,
+) -> Response:
+    """Team → member → date and time in the member's zone → optional link."""
+    values = {"team_id": team or "", "user_id": member or "", "date": "", "link": ""}
+    return await _request_form(request, session, viewer, values)
+
+
+_FIELDS = ("team_id", "user_id", "date", "link")
+_REQUIRED = {
+    "team_id": "Choose a team.",
+    "user_id": "Choose who to meet.",
+    "date": "Enter the date and time of the meeting.",
+}
+
+
+def _field_errors(error: ApiError) -> tuple[dict[str, str], str | None]:
+    """Put a service error next to the field it is about; the rest above the form."""
+    if isinstance(error, Conflict):
+        return {"date": _sentence(error.message)}, None
+    fields: dict[str, str] = {}
+    for detail in error.details or []:
+        field = detail.get("field", "")
+        if field in _FIELDS and field not in fields:
+            fields[field] = _sentence(detail.get("message", error.message))
+    if fields:
+        return fields, None
+    return {}, _sentence(error.message)
+
+
+@router.post("/meetings/new")
+async def request_meeting(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    form = await read_form(request, viewer)
+    values = {name: form.get(name, "").strip() for name in _FIELDS}
+    missing = {name: text for name, text in _REQUIRED.items() if not values[name]}
+    if missing:
+        return await _request_form(
+            request, session, viewer, values, errors=missing, status_code=400
+        )
+    data: dict[str, Any] = {**values, "link": values["link"] or None}
+    try:
+        payload = validate_body(MeetingCreate, data)
+        async with session.begin_nested():
+            meeting = await service.create_meeting(session, viewer.user, payload, now)
+    except ApiError as error:
+        errors, general = _field_errors(error)
+        return await _request_form(
+            request,
+            session,
+            viewer,
+            values,
+            errors=errors,
+            general_error=general,
+            status_code=error.status,
+        )
+    view = (await meeting_views(session, [meeting], viewer, now))[0]
+    text = f"Requested a meeting with {view.recipient_name} on {view.when}."
+    if view.recipient_when:
+        text += f" That is {view.recipient_when} for them."
+    log.info("web.meeting.requested", extra={"meeting_id": meeting.id})
+    response = RedirectResponse("/meetings?tab=sent", status_code=303)
+    add_flash(request, response, Flash("success", text, href=f"/meetings/{meeting.id}", link_text="Open it"))
+    return response

@@ -1,0 +1,120 @@
+"""The `meetbook` command, run as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def meetbook(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "meetbook.cli", *args],
+        env={**os.environ, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def cli_env(database_url: str) -> dict[str, str]:
+    return {"MEETBOOK_DATABASE_URL": database_url, "MEETBOOK_SECRET_KEY": "cli-test-secret"}
+
+
+def test_setup_commands_print_json(cli_env, tmp_path: Path) -> None:
+    email = f"cli-{os.getpid()}-{tmp_path.name}@example.com"
+    assert meetbook("db", "upgrade", env=cli_env, cwd=tmp_path).returncode == 0
+    made = meetbook(
+        "users", "create", "--name", "Cli User", "--email", email, "--timezone", "Europe/Rome",
+        "--password", "pw", env=cli_env, cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    user_id = json.loads(made.stdout)["id"]
+    team = meetbook("teams", "create", "--name", "Cli Team", env=cli_env, cwd=tmp_path)
+    team_id = json.loads(team.stdout)["id"]
+    added = meetbook(
+        "teams", "add-member", "--team", str(team_id), "--user", str(user_id), "--role", "admin",
+        env=cli_env, cwd=tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    token = meetbook("tokens", "create", "--user", str(user_id), env=cli_env, cwd=tmp_path)
+    assert json.loads(token.stdout)["token"].startswith("mb_")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "create", "--name", "X"),
+        ("users", "create", "--name", "X", "--email", "not-an-email"),
+        ("users", "create", "--name", "X", "--email", "x@example.com", "--timezone", "Nowhere/Town"),
+        ("teams", "add-member", "--team", "abc", "--user", "1"),
+        ("teams", "add-member", "--team", "999999", "--user", "1"),
+        ("teams", "add-member", "--team", "1", "--user", "1", "--role", "owner"),
+        ("tokens", "create", "--user", "999999"),
+        ("serve", "--port", "99999"),
+        ("frobnicate",),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(cli_env, tmp_path: Path, args) -> None:
+    result = meetbook(*args, env=cli_env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_email_is_refused(cli_env, tmp_path: Path) -> None:
+    email = f"dup-{tmp_path.name}@example.com"
+    args = ("users", "create", "--name", "D", "--email", email)
+    assert meetbook(*args, env=cli_env, cwd=tmp_path).returncode == 0
+    again = meetbook(*args, env=cli_env, cwd=tmp_path)
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MEETBOOK_DATABASE_URL", "mysql://x"),
+        ("MEETBOOK_BASE_URL", "not a url"),
+        ("MEETBOOK_SMTP_PORT", "seventy"),
+        ("MEETBOOK_SMTP_SECURITY", "ssl3"),
+        ("MEETBOOK_FCM_CREDENTIALS", "/no/such/file.json"),
+    ],
+)
+def test_bad_setting_stops_with_a_line_naming_it(tmp_path: Path, variable, value) -> None:
+    env = {"MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db", variable: value}
+    result = meetbook("db", "upgrade", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert variable in result.stderr
+
+
+def test_postgres_needs_a_secret_key(tmp_path: Path) -> None:
+    env = {"MEETBOOK_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none"}
+    result = meetbook("db", "upgrade", env=env, cwd=tmp_path)
+    assert result.returncode != 0 and "MEETBOOK_SECRET_KEY" in result.stderr
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MEETBOOK_BASE_URL=nonsense\n")
+    result = meetbook("db", "upgrade", env={}, cwd=tmp_path)
+    assert result.returncode != 0 and "MEETBOOK_BASE_URL" in result.stderr
+
+
+def test_sqlite_secret_is_generated_beside_the_database(tmp_path: Path) -> None:
+    env = {"MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/m.db"}
+    (tmp_path / "data").mkdir()
+    env_clean = {k: v for k, v in os.environ.items() if k != "MEETBOOK_SECRET_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "meetbook.cli", "db", "upgrade"],
+        env={**env_clean, **env}, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    secret = tmp_path / "data" / ".meetbook-secret"
+    assert secret.exists() and len(secret.read_text()) > 40
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
