@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +40,19 @@ ERROR_SCHEMA = {
 }
 
 
+WORKER_SHUTDOWN_SECONDS = 10.0
+
+
+class _Wake:
+    """The after-commit hook's target; the worker is attached once it exists."""
+
+    worker: Any = None
+
+    def __call__(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+
 def create_app(
     settings: Settings | None = None, *, run_worker: bool = False, clock: Clock = utcnow
 ) -> FastAPI:
@@ -48,10 +63,31 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        if not run_worker:
+            app.state.sessionmaker = create_sessionmaker(engine)
+            try:
+                yield
+            finally:
+                await engine.dispose()
+            return
+        from meetbook.notifications.worker import OutboxWorker, providers_from_settings
+
+        wake = _Wake()
+        app.state.sessionmaker = create_sessionmaker(engine, on_outbox_commit=wake)
+        providers = providers_from_settings(settings, app.state.sessionmaker)
+        worker = OutboxWorker(app.state.sessionmaker, providers, settings)
+        wake.worker = worker
+        app.state.worker = worker
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
         try:
             yield
         finally:
+            stop.set()
+            # Let in-flight deliveries finish; past that, the worker releases its leases.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(task, timeout=WORKER_SHUTDOWN_SECONDS)
+            await providers.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -90,8 +126,15 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             responses = operation.get("responses", {})
             if "422" in responses and "Idempotency" not in str(responses["422"].get("description")):
                 responses.pop("422")
-                responses.setdefault("400", {"description": "Invalid input", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": "Invalid input",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    },
+                )
     for name in ("HTTPValidationError", "ValidationError"):
         schema["components"]["schemas"].pop(name, None)
     app.openapi_schema = schema

@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_member.add_argument("--role", choices=("member", "admin"), default="member")
 
     tokens = commands.add_parser("tokens", help="API tokens")
-    tokens_commands = tokens.add_subparsers(dest="tokens_command", required=True, parser_class=_Parser)
+    tokens_commands = tokens.add_subparsers(
+        dest="tokens_command", required=True, parser_class=_Parser
+    )
     create_token = tokens_commands.add_parser("create")
     create_token.add_argument("--user", type=_positive_int, required=True)
     create_token.add_argument("--name", default="CLI token")
@@ -113,7 +115,11 @@ def _run_db_command(settings: Settings, args: argparse.Namespace) -> dict[str, A
             if args.timezone is not None and not is_valid_zone(args.timezone):
                 raise CliError(f"--timezone: {args.timezone!r} is not an IANA timezone name")
             user = await accounts.create_user(
-                session, name=args.name, email=args.email, timezone=args.timezone, password=args.password
+                session,
+                name=args.name,
+                email=args.email,
+                timezone=args.timezone,
+                password=args.password,
             )
             return {"id": user.id}
         if args.command == "teams" and args.teams_command == "create":
@@ -137,8 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from meetbook.server import serve
 
-            serve(settings, host=args.host, port=args.port, workers=args.workers,
-                  run_worker=not args.no_worker, demo=args.demo)
+            serve(
+                settings,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                run_worker=not args.no_worker,
+                demo=args.demo,
+            )
             return 0
         if args.command == "worker":
             from meetbook.server import run_worker

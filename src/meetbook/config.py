@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _vapid_needs_subject(self) -> Settings:
         if self.vapid_private_key is not None and not self.vapid_subject:
-            raise ValueError("MEETBOOK_VAPID_SUBJECT is required when MEETBOOK_VAPID_PRIVATE_KEY is set")
+            raise ValueError(
+                "MEETBOOK_VAPID_SUBJECT is required when MEETBOOK_VAPID_PRIVATE_KEY is set"
+            )
         return self
 
     @property

@@ -7,7 +7,7 @@ Services only `flush()`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from meetbook.config import Settings
 
@@ -74,8 +75,29 @@ def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, *, on_outbox_commit: Callable[[], None] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for `engine`; `on_outbox_commit` runs after a commit that wrote notifications."""
+
+    class AppSession(Session):
+        """A Session class of this sessionmaker's own, so its event hooks stay local to it."""
+
+    if on_outbox_commit is not None:
+        from meetbook.notifications.outbox import OUTBOX_WRITTEN
+
+        @event.listens_for(AppSession, "after_commit")
+        def _wake_worker(session: Session) -> None:
+            if session.info.pop(OUTBOX_WRITTEN, False):
+                on_outbox_commit()
+
+    @event.listens_for(AppSession, "after_rollback")
+    def _forget(session: Session) -> None:
+        session.info.pop("meetbook.outbox_written", None)
+
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=AppSession
+    )
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -74,7 +74,9 @@ class ServiceUnavailable(ApiError):
     status = 503
 
 
-def error_body(status: int, message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, details: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": status, "message": message}
     if details:
         body["details"] = details
@@ -114,7 +116,8 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
         message = error.detail
     else:
         message = _STARLETTE_MESSAGES.get(status) or f"{HTTPStatus(status).phrase}."
-    return error_response(status, message, headers=error.headers)
+    headers = dict(error.headers) if error.headers else None
+    return error_response(status, message, headers=headers)
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
@@ -137,7 +140,9 @@ async def _integrity_error(_request: Request, error: Exception) -> JSONResponse:
 async def _database_down(_request: Request, error: Exception) -> JSONResponse:
     log.error("db.unavailable", extra={"error": type(error).__name__})
     return error_response(
-        503, "The database is unavailable right now; try again shortly.", headers={"Retry-After": "5"}
+        503,
+        "The database is unavailable right now; try again shortly.",
+        headers={"Retry-After": "5"},
     )
 
 

@@ -19,7 +19,10 @@ NOTIFICATIONS_FAILED = Counter(
     "meetbook_notifications_failed", "Notifications given up on", ["channel"], registry=REGISTRY
 )
 NOTIFICATIONS_RETRIED = Counter(
-    "meetbook_notifications_retried", "Delivery attempts to be retried", ["channel"], registry=REGISTRY
+    "meetbook_notifications_retried",
+    "Delivery attempts to be retried",
+    ["channel"],
+    registry=REGISTRY,
 )
 QUEUE_DEPTH = Gauge(
     "meetbook_notifications_queue_depth", "Notifications waiting to be delivered", registry=REGISTRY
@@ -37,6 +40,8 @@ async def refresh_queue_depth(sessionmaker: async_sessionmaker[AsyncSession]) ->
     with contextlib.suppress(Exception):
         async with sessionmaker() as session:
             depth = await session.scalar(
-                select(func.count()).select_from(Notification).where(Notification.status == "pending")
+                select(func.count())
+                .select_from(Notification)
+                .where(Notification.status == "pending")
             )
             QUEUE_DEPTH.set(depth or 0)

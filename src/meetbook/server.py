@@ -49,7 +49,10 @@ def serve(
     upgrade(settings.database_url)
     if demo:
         print(asyncio.run(_demo(settings)), flush=True)
-    print(f"meetbook is running at {settings.base_url} (listening on http://{host}:{port})", flush=True)
+    print(
+        f"meetbook is running at {settings.base_url} (listening on http://{host}:{port})",
+        flush=True,
+    )
     if settings.smtp_host is None:
         print(f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True)
     os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"

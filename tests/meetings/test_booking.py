@@ -167,6 +167,13 @@ def test_aliases_are_not_accepted_in_place_of_other_symbols() -> None:
     assert not is_valid_booking_number(f"MB-01O2-B3C4-D5E{check}")
 
 
+def test_non_ascii_lookalikes_are_not_aliases() -> None:
+    check = luhn_check_symbol(CANONICAL_PAYLOAD)
+    assert is_valid_booking_number(f"MB-0IA2-B3C4-D5E{check}")
+    assert not is_valid_booking_number(f"MB-0\u0131A2-B3C4-D5E{check}")  # dotless i
+    assert not is_valid_booking_number(f"MB-\u041e1A2-B3C4-D5E{check}")  # Cyrillic O
+
+
 @pytest.mark.parametrize(
     "value",
     [

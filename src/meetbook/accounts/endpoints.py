@@ -89,6 +89,7 @@ async def list_members(team_id: IdPath, session: SessionDep, user: CurrentUser) 
     members = await service.members_of(session, team_id, user.id)
     return {
         "data": [
-            {"id": m.id, "name": m.name, "timezone": m.timezone, "role": role} for m, role in members
+            {"id": m.id, "name": m.name, "timezone": m.timezone, "role": role}
+            for m, role in members
         ]
     }

@@ -20,7 +20,12 @@ def normalize_email(email: str) -> str:
 def check_email(email: str) -> str:
     email = normalize_email(email)
     local, _, domain = email.partition("@")
-    if not local or "." not in domain or any(c.isspace() or ord(c) < 32 for c in email) or len(email) > 254:
+    if (
+        not local
+        or "." not in domain
+        or any(c.isspace() or ord(c) < 32 for c in email)
+        or len(email) > 254
+    ):
         raise BadRequest("email must be an address such as ana@example.com.")
     return email
 
@@ -63,7 +68,9 @@ async def create_team(session: AsyncSession, name: str) -> Team:
     return team
 
 
-async def add_member(session: AsyncSession, team_id: int, user_id: int, role: str = "member") -> None:
+async def add_member(
+    session: AsyncSession, team_id: int, user_id: int, role: str = "member"
+) -> None:
     if role not in ROLES:
         raise BadRequest("role must be member or admin.")
     if await session.get(Team, team_id) is None:

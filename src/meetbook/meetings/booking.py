@@ -46,7 +46,8 @@ def is_valid_booking_number(value: str) -> bool:
 
     Case, hyphens and the Crockford aliases (O for 0, I and L for 1) do not matter.
     """
-    if not isinstance(value, str) or len(value) > 40:
+    # ASCII first: str.upper() would turn a dotless ı into I, and so into 1.
+    if not isinstance(value, str) or len(value) > 40 or not value.isascii():
         return False
     compact = value.strip().upper().replace("-", "")
     if not compact.startswith(PREFIX):

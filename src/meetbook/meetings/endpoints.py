@@ -23,7 +23,10 @@ router = APIRouter(prefix="/api/v3/meeting", tags=["meetings"])
 REQUIRED_FIELDS = ("user_id", "team_id", "date")
 REQUIRED_MESSAGE = "user_id, team_id, and date are required"
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    status: {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     for status, text in {
         400: "Invalid input",
         401: "Missing or invalid token",
@@ -90,9 +93,7 @@ def _parse_statuses(value: str | None) -> tuple[Status, ...]:
     names = [part.strip() for part in value.split(",") if part.strip()]
     unknown = [name for name in names if name not in STATUSES]
     if unknown:
-        raise BadRequest(
-            f"Unknown status {unknown[0][:40]!r}; use any of {', '.join(STATUSES)}."
-        )
+        raise BadRequest(f"Unknown status {unknown[0][:40]!r}; use any of {', '.join(STATUSES)}.")
     return tuple(cast(Status, name) for name in dict.fromkeys(names))
 
 
@@ -141,7 +142,9 @@ async def list_meetings(
     session: SessionDep,
     user: CurrentUser,
     now: Now,
-    status: Annotated[str | None, Query(max_length=200, description="Comma-separated statuses.")] = None,
+    status: Annotated[
+        str | None, Query(max_length=200, description="Comma-separated statuses.")
+    ] = None,
     team_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
     role: Annotated[str | None, Query(max_length=20, description="requester or recipient")] = None,
     from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
@@ -174,7 +177,9 @@ async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, An
 
 
 @router.get("/{meeting_id}", response_model=MeetingOut, responses=ERRORS)
-async def meeting_details(meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now) -> dict[str, Any]:
+async def meeting_details(
+    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
     """One meeting you take part in."""
     meeting = await service.meeting_for_participant(session, meeting_id, user)
     return await _one(session, meeting, now)

@@ -105,7 +105,7 @@ class MeetingFilter:
     after: tuple[int, int] | None = None
 
 
-def _apply(query: Select[tuple[Meeting]], f: MeetingFilter, now_ts: int) -> Select[tuple[Meeting]]:
+def _apply(query: Select[Meeting], f: MeetingFilter, now_ts: int) -> Select[Meeting]:
     if f.statuses:
         query = query.where(or_(*(status_filter(s, now_ts) for s in f.statuses)))
     if f.team_id is not None:
@@ -118,11 +118,17 @@ def _apply(query: Select[tuple[Meeting]], f: MeetingFilter, now_ts: int) -> Sele
         start, meeting_id = f.after
         if f.order == "asc":
             query = query.where(
-                or_(Meeting.start_time > start, (Meeting.start_time == start) & (Meeting.id > meeting_id))
+                or_(
+                    Meeting.start_time > start,
+                    (Meeting.start_time == start) & (Meeting.id > meeting_id),
+                )
             )
         else:
             query = query.where(
-                or_(Meeting.start_time < start, (Meeting.start_time == start) & (Meeting.id < meeting_id))
+                or_(
+                    Meeting.start_time < start,
+                    (Meeting.start_time == start) & (Meeting.id < meeting_id),
+                )
             )
     if f.order == "asc":
         return query.order_by(Meeting.start_time.asc(), Meeting.id.asc())
@@ -155,9 +161,15 @@ async def list_meetings(
 
 
 async def pending_for_recipient(
-    session: AsyncSession, user_id: int, team_id: int | None, limit: int,
-    after: tuple[int, int] | None, now: datetime,
+    session: AsyncSession,
+    user_id: int,
+    team_id: int | None,
+    limit: int,
+    after: tuple[int, int] | None,
+    now: datetime,
 ) -> tuple[list[Meeting], str | None]:
     """Requests awaiting the user's answer, soonest first."""
-    f = MeetingFilter(statuses=("pending",), team_id=team_id, role="recipient", limit=limit, after=after)
+    f = MeetingFilter(
+        statuses=("pending",), team_id=team_id, role="recipient", limit=limit, after=after
+    )
     return await list_meetings(session, user_id, f, now)

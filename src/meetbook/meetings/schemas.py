@@ -15,7 +15,7 @@ MAX_DATE_LENGTH = 100
 def _strict_id(value: Any) -> Any:
     # JSON integers, or strings of digits for clients that send form-style values;
     # never booleans or fractions.
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ValueError("must be a whole number")
     if isinstance(value, str):
         if not value.strip().isdigit() or len(value) > 18:

@@ -105,7 +105,9 @@ async def create_meeting(
     )
     session.add(meeting)
     await session.flush()
-    await enqueue(session, "meeting-created", meeting, recipient.id, context={"actor_id": requester.id})
+    await enqueue(
+        session, "meeting-created", meeting, recipient.id, context={"actor_id": requester.id}
+    )
     log.info("meeting.created", extra={"meeting_id": meeting.id, "requester_id": requester.id})
     return meeting
 
@@ -152,7 +154,9 @@ async def _transition(
     await session.refresh(meeting)
 
 
-async def confirm_meeting(session: AsyncSession, meeting_id: int, user: User, now: datetime) -> Meeting:
+async def confirm_meeting(
+    session: AsyncSession, meeting_id: int, user: User, now: datetime
+) -> Meeting:
     meeting = await meeting_for_participant(session, meeting_id, user)
     if user.id != meeting.recipient_id:
         raise Forbidden("Only the recipient can confirm this meeting.")
@@ -181,7 +185,9 @@ async def confirm_meeting(session: AsyncSession, meeting_id: int, user: User, no
     context = {"actor_id": user.id, "sequence": 0}
     await enqueue(session, "meeting-confirmed", meeting, meeting.requester_id, context=context)
     # The recipient gets the calendar invite too, by email only.
-    await enqueue(session, "meeting-confirmed", meeting, meeting.recipient_id, context=context, push=False)
+    await enqueue(
+        session, "meeting-confirmed", meeting, meeting.recipient_id, context=context, push=False
+    )
     log.info("meeting.confirmed", extra={"meeting_id": meeting.id})
     return meeting
 
@@ -226,9 +232,7 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 
 def _stored(row: IdempotencyKey, fingerprint: str) -> StoredResponse:
     if row.request_hash != fingerprint:
-        raise Unprocessable(
-            "This Idempotency-Key was already used with a different request body."
-        )
+        raise Unprocessable("This Idempotency-Key was already used with a different request body.")
     if row.status_code is None or row.response_body is None:
         raise Conflict("A request with this Idempotency-Key is still in progress; retry shortly.")
     return StoredResponse(row.status_code, json.loads(row.response_body))
@@ -251,7 +255,9 @@ async def claim_idempotency_key(
         await session.flush()
     try:
         async with session.begin_nested():
-            session.add(IdempotencyKey(user_id=user_id, key=key, request_hash=fingerprint, created_at=now))
+            session.add(
+                IdempotencyKey(user_id=user_id, key=key, request_hash=fingerprint, created_at=now)
+            )
     except IntegrityError:
         row = await session.get(IdempotencyKey, (user_id, key), populate_existing=True)
         if row is None:  # the other request rolled back in between; the caller may retry

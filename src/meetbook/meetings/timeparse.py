@@ -79,7 +79,9 @@ _MONTH_NAME = re.compile(
 )
 # dateutil reads `UTC+3` the POSIX way, as three hours *behind* UTC, and `UTC +3` as
 # plain UTC; people mean three hours ahead. Refuse rather than pick one.
-_ZONE_NAME_WITH_OFFSET = re.compile(r"(?<![A-Za-z])(?:UTC|GMT|UT|Z)\s*[+-]", re.ASCII | re.I)
+_ZONE_NAME_WITH_OFFSET = re.compile(
+    r"(?<![A-Za-z])(?:UTC|GMT|UT|Z)\s*[+-]", re.ASCII | re.IGNORECASE
+)
 _TRAILING_OFFSET = re.compile(r"[+-]\d{2}:?(?P<minutes>\d{2})\s*$", re.ASCII)
 _DECIMAL_NUMBER = re.compile(r"(?<![:\d])\d+\.\d", re.ASCII)
 _AM_PM = re.compile(r"\d\s*[ap]\.?m(?![A-Za-z])", re.ASCII | re.IGNORECASE)
@@ -250,12 +252,12 @@ def _dateutil_zone(name: str | None, offset: int | None) -> tzinfo | None:
     Passing a function (rather than nothing) also stops dateutil from reading a name
     that matches the *server's* local zone (`time.tzname`) as that zone.
     """
-    if name is None and offset is None:
-        return None
     if name is not None:
+        # dateutil has already turned Z into UTC and set a UTC name's offset to 0.
         _check_zone_name(name)
         return UTC
-    assert offset is not None
+    if offset is None:
+        return None
     if abs(offset) >= 24 * 3600:
         raise MeetingTimeError("date has an invalid UTC offset.")
     return timezone(timedelta(seconds=offset))

@@ -33,7 +33,9 @@ async def register_device(
             async with session.begin_nested():
                 session.add(device)
         except IntegrityError:  # registered concurrently: use that row
-            device = (await session.scalars(query, execution_options={"populate_existing": True})).one()
+            device = (
+                await session.scalars(query, execution_options={"populate_existing": True})
+            ).one()
     device.user_id = user_id
     device.subscription = subscription
     await session.flush()

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.models import Device, Meeting, Notification, utcnow
 
 Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
+
+# PostgreSQL NOTIFY channel: a NOTIFY is delivered at commit (never for a rollback), so
+# workers wake the moment new outbox rows become visible.
+NOTIFY_CHANNEL = "meetbook_outbox"
+# Set on a session that wrote outbox rows; the app's after-commit hook wakes its worker.
+OUTBOX_WRITTEN = "meetbook.outbox_written"
 
 # Channels a device platform delivers through (the notification's `channel`).
 PUSH_CHANNELS = {"fcm": "fcm", "webpush": "webpush"}
@@ -57,4 +63,10 @@ async def enqueue(
             for device in devices
         )
     session.add_all(rows)
+    if not session.info.get(OUTBOX_WRITTEN):
+        session.info[OUTBOX_WRITTEN] = True
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            await session.execute(
+                text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
+            )
     return rows

@@ -36,7 +36,12 @@ class PageError(Exception):
 
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None) -> Response:
     title = HTTPStatus(status).phrase
-    context = {"title": f"{title} · meetbook", "status": status, "heading": title, "message": message}
+    context = {
+        "title": f"{title} · meetbook",
+        "status": status,
+        "heading": title,
+        "message": message,
+    }
     return render(request, "error.html", context, viewer=viewer, status_code=status)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -87,7 +88,9 @@ TABS = (
         "No past meetings yet",
         "Completed, rejected, cancelled and expired meetings are kept here.",
         queries.MeetingFilter(
-            statuses=("completed", "rejected", "cancelled", "expired"), order="desc", limit=PAGE_SIZE
+            statuses=("completed", "rejected", "cancelled", "expired"),
+            order="desc",
+            limit=PAGE_SIZE,
         ),
     ),
 )
@@ -162,7 +165,9 @@ async def meeting_views(
         # The requester planned the time in the recipient's zone: show it to them too.
         recipient_when = None
         if not is_recipient and recipient_zone.key != viewer.zone.key:
-            recipient_when = format_moment(m.start_time, recipient_zone) + f" ({recipient_zone.key})"
+            recipient_when = (
+                format_moment(m.start_time, recipient_zone) + f" ({recipient_zone.key})"
+            )
         link = m.link if m.link and m.link.startswith(("https://", "http://")) else None
         views.append(
             MeetingView(
@@ -186,7 +191,11 @@ async def meeting_views(
                 updated=format_instant(m.updated_at, viewer.zone),
                 can_confirm=is_recipient and _may("confirm", status),
                 can_reject=is_recipient and _may("reject", status),
-                can_cancel=_may("cancel", status) and m.start_time > now_ts,
+                # The recipient answers a request with Reject; Cancel is for the requester
+                # and for confirmed meetings.
+                can_cancel=_may("cancel", status)
+                and m.start_time > now_ts
+                and not (is_recipient and status == "pending"),
             )
         )
     return views
@@ -405,8 +414,8 @@ async def _request_form(
         "team_id": team_id,
         "members": members,
         "chosen": chosen,
-        "values": values,
-        "errors": errors or {},
+        "values": defaultdict(str, values),
+        "errors": defaultdict(str, errors or {}),
         "general_error": general_error,
         "max_link": MAX_LINK_LENGTH,
     }
@@ -481,5 +490,9 @@ async def request_meeting(
         text += f" That is {view.recipient_when} for them."
     log.info("web.meeting.requested", extra={"meeting_id": meeting.id})
     response = RedirectResponse("/meetings?tab=sent", status_code=303)
-    add_flash(request, response, Flash("success", text, href=f"/meetings/{meeting.id}", link_text="Open it"))
+    add_flash(
+        request,
+        response,
+        Flash("success", text, href=f"/meetings/{meeting.id}", link_text="Open it"),
+    )
     return response

@@ -6,6 +6,7 @@ import functools
 import logging
 import re
 import zoneinfo
+from collections import defaultdict
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,9 @@ def _zone_groups() -> list[tuple[str, list[str]]]:
     names = sorted(name for name in zoneinfo.available_timezones() if is_valid_zone(name))
     regional = [name for name in names if "/" in name]
     other = [name for name in names if "/" not in name]
-    groups = [(region, list(zones)) for region, zones in groupby(regional, lambda n: n.split("/")[0])]
+    groups = [
+        (region, list(zones)) for region, zones in groupby(regional, lambda n: n.split("/")[0])
+    ]
     return [*groups, ("Other", other)]
 
 
@@ -103,8 +106,8 @@ async def _settings_page(
     context: dict[str, Any] = {
         "title": "Settings · meetbook",
         "nav": "settings",
-        "values": values or {"name": user.name, "timezone": user.timezone or ""},
-        "errors": errors or {},
+        "values": defaultdict(str, values or {"name": user.name, "timezone": user.timezone or ""}),
+        "errors": defaultdict(str, errors or {}),
         "zone_groups": _zone_groups(),
         "zone_now": f"{zone.key} ({zone_offset(zone)})",
         "tokens": tokens,

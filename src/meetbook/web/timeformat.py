@@ -36,10 +36,14 @@ def local(ts: int, zone: ZoneInfo) -> datetime:
 
 
 def day_label(ts: int, zone: ZoneInfo, now: datetime) -> str:
-    """"Today", "Tomorrow", "Yesterday" or the weekday and date, in `zone`."""
+    """ "Today", "Tomorrow", "Yesterday" or the weekday and date, in `zone`."""
     day = local(ts, zone).date()
     today = now.astimezone(zone).date()
-    names = {today: "Today", today + timedelta(days=1): "Tomorrow", today - timedelta(days=1): "Yesterday"}
+    names = {
+        today: "Today",
+        today + timedelta(days=1): "Tomorrow",
+        today - timedelta(days=1): "Yesterday",
+    }
     return names.get(day) or local(ts, zone).strftime("%a %-d %b %Y")
 
 

@@ -1,0 +1,147 @@
+"""Request and response shapes of the device, push and notification routes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated, Literal
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+from urllib.parse import urlsplit
+
+# The devices.token column holds the FCM token or the Web Push endpoint and is 2048
+# characters wide; real FCM tokens are about 160 characters.
+MAX_FCM_TOKEN_LENGTH = 2048
+MAX_ENDPOINT_LENGTH = 2048
+# Plain http is for push services running on this machine (tests, local development).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
+def _b64url_bytes(value: str, *, max_length: int) -> bytes:
+    if len(value) > max_length or not _BASE64URL.fullmatch(value):
+        raise ValueError("must be base64url text")
+    try:
+        return base64.urlsafe_b64decode(value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4))
+    except (ValueError, binascii.Error):
+        raise ValueError("must be base64url text") from None
+
+
+class FcmDevice(BaseModel):
+    """An Android/iOS app's Firebase Cloud Messaging registration token."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    platform: Literal["fcm"]
+    token: str = Field(min_length=1, max_length=MAX_FCM_TOKEN_LENGTH)
+
+    @field_validator("token")
+    @classmethod
+    def _visible_ascii(cls, value: str) -> str:
+        if not _VISIBLE_ASCII.fullmatch(value):
+            raise ValueError("must be printable ASCII without spaces")
+        return value
+
+
+class PushKeys(BaseModel):
+    # Browsers may add fields in later versions; only these two are used.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    p256dh: str = Field(description="The browser's P-256 public key, base64url (65 bytes).")
+    auth: str = Field(description="The 16-byte authentication secret, base64url.")
+
+    @field_validator("p256dh")
+    @classmethod
+    def _p256_point(cls, value: str) -> str:
+        point = _b64url_bytes(value, max_length=90)
+        if len(point) != 65 or point[0] != 0x04:
+            raise ValueError("must be an uncompressed P-256 public key (65 bytes starting 0x04)")
+        try:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        except ValueError:
+            raise ValueError("is not a point on the P-256 curve") from None
+        return value
+
+    @field_validator("auth")
+    @classmethod
+    def _sixteen_bytes(cls, value: str) -> str:
+        if len(_b64url_bytes(value, max_length=24)) != 16:
+            raise ValueError("must be a 16-byte secret")
+        return value
+
+
+class PushSubscription(BaseModel):
+    """What `PushSubscription.toJSON()` gives in the browser (`expirationTime` is ignored)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    endpoint: str = Field(max_length=MAX_ENDPOINT_LENGTH, examples=["https://push.example/abc"])
+    keys: PushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not _VISIBLE_ASCII.fullmatch(value):
+            raise ValueError("must be an absolute https URL")
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError:
+            raise ValueError("must be an absolute https URL") from None
+        if not parts.hostname or "@" in parts.netloc:
+            raise ValueError("must be an absolute https URL")
+        if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS):
+            return value
+        raise ValueError("must be an absolute https URL")
+
+
+class WebPushDevice(BaseModel):
+    """A browser's Web Push subscription."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    platform: Literal["webpush"]
+    subscription: PushSubscription
+
+
+DEVICE_MODELS: dict[str, type[FcmDevice] | type[WebPushDevice]] = {
+    "fcm": FcmDevice,
+    "webpush": WebPushDevice,
+}
+
+
+class DeviceRegistration(RootModel[FcmDevice | WebPushDevice]):
+    """The body of `POST /api/v3/devices` (documentation: the route validates per platform)."""
+
+    root: Annotated[FcmDevice | WebPushDevice, Field(discriminator="platform")]
+
+
+class DeviceOut(BaseModel):
+    id: int
+
+
+class VapidPublicKey(BaseModel):
+    public_key: str = Field(
+        description="The VAPID application server key (base64url P-256 point) for "
+        "PushManager.subscribe()."
+    )
+
+
+class NotificationOut(BaseModel):
+    id: int
+    event: str = Field(examples=["meeting-created"])
+    user_id: int = Field(description="Who the notification goes to.")
+    channel: str = Field(description="email, fcm or webpush.")
+    status: str = Field(description="pending, sent or failed.")
+    attempts: int
+    last_error: str | None
+    sent_at: str | None = Field(description="ISO 8601 UTC, or null until delivered.")
+    created_at: str = Field(examples=["2025-12-10T10:30:00Z"])
+
+
+class NotificationList(BaseModel):
+    data: list[NotificationOut]
