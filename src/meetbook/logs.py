@@ -20,7 +20,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        # Extras never overwrite the fixed keys above.
+        entry.update(
+            {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in entry}
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

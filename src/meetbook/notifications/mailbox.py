@@ -1,79 +1,38 @@
-"""The developer mailbox page: emails kept in `dev_emails` when no SMTP host is configured."""
+"""The dev mailbox: with no SMTP host configured, emails are kept in `dev_emails`."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
+from email.utils import make_msgid
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.models import DevEmail
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
+class DevMailbox:
+    """An EmailSender that stores each message for `/dev/mailbox` instead of sending it."""
 
-@dataclass(frozen=True)
-class Part:
-    content_type: str
-    filename: str | None
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
 
-
-@dataclass(frozen=True)
-class MailboxEntry:
-    id: int
-    subject: str
-    sender: str
-    to: str
-    date: str
-    message_id: str
-    text: str | None
-    html: str | None
-    parts: list[Part]
-
-
-def _part_text(part: object) -> str | None:
-    if not isinstance(part, EmailMessage):
-        return None
-    try:
-        content = part.get_content()
-    except (LookupError, ValueError):  # an unknown charset or a broken encoding
-        return None
-    return content if isinstance(content, str) else None
-
-
-def mailbox_entry(row: DevEmail) -> MailboxEntry:
-    """What the page shows of one stored email; a message that does not parse shows its row."""
-    message = email.message_from_string(row.raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)  # guaranteed by policy.default
-    parts = [
-        Part(part.get_content_type(), part.get_filename())
-        for part in message.walk()
-        if not part.is_multipart()
-    ]
-    created = row.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return MailboxEntry(
-        id=row.id,
-        subject=str(message.get("Subject", row.subject)),
-        sender=str(message.get("From", "")),
-        to=str(message.get("To", row.to_address)),
-        date=str(message.get("Date", created)),
-        message_id=row.message_id,
-        text=_part_text(message.get_body(preferencelist=("plain",))),
-        html=_part_text(message.get_body(preferencelist=("html",))),
-        parts=parts,
-    )
-
-
-def render_mailbox(entries: list[MailboxEntry], *, older_url: str | None, newer_url: str | None) -> str:
-    return _templates.get_template("mailbox.html").render(
-        entries=entries, older_url=older_url, newer_url=newer_url
-    )
+    async def send(self, message: EmailMessage) -> None:
+        message_id = str(message.get("Message-ID") or make_msgid())
+        row = DevEmail(
+            message_id=message_id[:255],
+            to_address=str(message.get("To", "")),
+            subject=str(message.get("Subject", "")),
+            raw=message.as_string(),
+        )
+        async with self.sessionmaker() as session:
+            # A redelivery has the same Message-ID: keep the first copy only.
+            exists = select(DevEmail.id).where(DevEmail.message_id == row.message_id)
+            if await session.scalar(exists) is not None:
+                return
+            session.add(row)
+            try:
+                await session.commit()
+            except IntegrityError:  # stored concurrently by another worker
+                await session.rollback()

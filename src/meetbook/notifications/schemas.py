@@ -6,10 +6,10 @@ import base64
 import binascii
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
-from urllib.parse import urlsplit
 
 # The devices.token column holds the FCM token or the Web Push endpoint and is 2048
 # characters wide; real FCM tokens are about 160 characters.

@@ -354,7 +354,7 @@ class OutboxWorker:
                 extra={
                     "notification_id": row.id,
                     "channel": row.channel,
-                    "event": row.event,
+                    "notification_event": row.event,
                     "meeting_id": row.meeting_id,
                 },
             )
@@ -365,7 +365,7 @@ class OutboxWorker:
                 extra={
                     "notification_id": row.id,
                     "channel": row.channel,
-                    "event": row.event,
+                    "notification_event": row.event,
                     "reason": (reason or "")[:300],
                 },
             )

@@ -24,17 +24,9 @@ _MESSAGES = {
 _NOT_PAGES = ("/api/", "/docs", "/openapi.json", "/healthz", "/readyz", "/metrics", "/static/")
 
 
-class PageError(Exception):
-    """Stop a page with an HTML error page."""
-
-    def __init__(self, status: int, message: str, viewer: Viewer | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.viewer = viewer
-
-
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None) -> Response:
+    """An HTML error page. Routes return it (rather than raise) so that the viewer's
+    objects are still attached to the request's session while the layout renders."""
     title = HTTPStatus(status).phrase
     context = {
         "title": f"{title} · meetbook",
@@ -52,11 +44,6 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def _page_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, PageError)
-    return error_page(request, error.status, error.message, error.viewer)
-
-
 async def _login_required(_request: Request, error: Exception) -> Response:
     assert isinstance(error, LoginRequired)
     return RedirectResponse(f"/login?next={quote(error.next_path, safe='')}", status_code=303)
@@ -67,7 +54,6 @@ async def _csrf_refused(request: Request, _error: Exception) -> Response:
 
 
 def install_page_errors(app: FastAPI) -> None:
-    app.add_exception_handler(PageError, _page_error)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
 

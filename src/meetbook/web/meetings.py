@@ -25,7 +25,7 @@ from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, Meetin
 from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import Meeting, Team
-from meetbook.web.errors import PageError
+from meetbook.web.errors import error_page
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
 from meetbook.web.templating import render
@@ -238,9 +238,8 @@ async def meetings_page(
         try:
             after = queries.decode_cursor(cursor, current.query.order)
         except BadRequest:
-            raise PageError(
-                400, "This page link is no longer valid; start from the first page.", viewer
-            ) from None
+            message = "This page link is no longer valid; start from the first page."
+            return error_page(request, 400, message, viewer)
     page, next_cursor = await queries.list_meetings(
         session, viewer.user.id, replace(current.query, after=after), now
     )
@@ -268,12 +267,13 @@ async def meeting_page(
     request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
 ) -> Response:
     """One meeting: every detail and the actions open to the viewer."""
-    if meeting_id > MAX_ID:
-        raise PageError(404, f"Meeting {meeting_id} was not found.", viewer)
     try:
+        if meeting_id > MAX_ID:
+            raise NotFound(f"Meeting {meeting_id} was not found.")
         meeting = await service.meeting_for_participant(session, meeting_id, viewer.user)
-    except NotFound as error:
-        raise PageError(404, error.message, viewer) from None
+    except NotFound:
+        message = "This meeting does not exist, or it is not one of yours."
+        return error_page(request, 404, message, viewer)
     view = (await meeting_views(session, [meeting], viewer, now))[0]
     context = {
         "title": f"Meeting with {view.other_name} · meetbook",
