@@ -118,7 +118,11 @@ async def test_openapi_and_docs_are_served(client) -> None:
     schema = (await client.get("/openapi.json")).json()
     assert "/api/v3/meeting/create" in schema["paths"]
     assert "Error" in schema["components"]["schemas"]
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "<script>" not in docs.text  # no inline script: the strict CSP holds on /docs too
+    bundle = await client.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
 
 
 async def test_readyz_and_healthz(client) -> None:

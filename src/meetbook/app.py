@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 
 from meetbook import __version__
 from meetbook.accounts.endpoints import router as accounts_router
+from meetbook.apidocs import install_api_docs
 from meetbook.clock import Clock
 from meetbook.config import Settings, get_settings
 from meetbook.db import create_engine, create_sessionmaker
@@ -96,7 +97,7 @@ def create_app(
         description="Meeting requests inside teams: request, confirm, reject, cancel, notify.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -107,6 +108,7 @@ def create_app(
     app.include_router(accounts_router)
     app.include_router(ops_router)
     install_web(app)
+    install_api_docs(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
