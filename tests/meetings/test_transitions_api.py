@@ -25,7 +25,7 @@ async def _meeting(client, trio, clock, hour=10, days=7) -> int:
 
 
 async def test_recipient_confirms(client, trio, clock: MovableClock) -> None:
-    requester, recipient, _ = trio
+    _, recipient, _ = trio
     meeting_id = await _meeting(client, trio, clock)
     clock.advance(minutes=5)
     response = await client.post(f"/api/v3/meeting/{meeting_id}/confirm", headers=recipient.auth)
