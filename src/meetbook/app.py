@@ -21,7 +21,9 @@ from meetbook.errors import install_error_handlers
 from meetbook.meetings.endpoints import router as meetings_router
 from meetbook.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from meetbook.models import utcnow
+from meetbook.notifications.endpoints import router as notifications_router
 from meetbook.ops import router as ops_router
+from meetbook.ratelimit import RateLimiter
 from meetbook.web import install_web
 
 ERROR_SCHEMA = {
@@ -103,9 +105,13 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.run_worker = run_worker
+    # One limiter for the API and the web page (install_web keeps one that exists).
+    if getattr(app.state, "rate_limiter", None) is None:
+        app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
     install_error_handlers(app)
     app.include_router(meetings_router)
     app.include_router(accounts_router)
+    app.include_router(notifications_router)
     app.include_router(ops_router)
     install_web(app)
     install_api_docs(app)

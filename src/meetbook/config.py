@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from limits import parse_many
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -15,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meetbook.db"
 SECRET_FILE_NAME = ".meetbook-secret"
+RATE_LIMIT_OFF = "off"
 
 
 class SettingsError(Exception):
@@ -44,6 +46,13 @@ class Settings(BaseSettings):
     vapid_subject: str | None = None
 
     rate_limit_storage: str = "memory://"
+    # Rules are `limits` strings ("6000/minute", "50 per hour") or "off".
+    # Per API token, on every authenticated /api/v3 route: high enough for any client
+    # that is not running away (and for the benchmarks, which hammer one token each).
+    rate_limit_api: str = "6000/minute"
+    # POST /api/v3/auth/token: per account and client address, and per client address.
+    rate_limit_token_account: str = "10/minute"
+    rate_limit_token_address: str = "60/minute"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Seconds a request may wait for a database connection before answering 503.
     db_timeout: float = Field(default=10.0, gt=0, le=300)
@@ -66,6 +75,20 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("rate_limit_api", "rate_limit_token_account", "rate_limit_token_address")
+    @classmethod
+    def _rate_rule(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == RATE_LIMIT_OFF:
+            return RATE_LIMIT_OFF
+        try:
+            rules = parse_many(value)
+        except ValueError:
+            rules = []
+        if len(rules) != 1 or rules[0].amount < 1:
+            raise ValueError('must be a rate such as "600/minute" or "50 per hour", or "off"')
+        return value
 
     @field_validator("fcm_credentials", "vapid_private_key")
     @classmethod

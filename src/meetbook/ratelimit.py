@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
@@ -46,11 +47,17 @@ class RateLimiter:
     is logged: throttling is a defence, and an outage of it should not lock everyone out.
     """
 
-    def __init__(self, storage_uri: str = "memory://") -> None:
+    def __init__(self, storage_uri: str = "memory://", *, key_prefix: str | None = None) -> None:
         uri, options = _async_uri(storage_uri)
+        # A prefix of its own keeps this limiter's Redis keys apart from other users of the
+        # same Redis database (tests, a second deployment); memory storage is private anyway.
+        if key_prefix and "implementation" in options:
+            options["key_prefix"] = key_prefix
         self.storage_uri = storage_uri
-        self._storage = storage_from_string(uri, **options)
-        self._strategy = MovingWindowRateLimiter(self._storage)  # type: ignore[arg-type]
+        storage = storage_from_string(uri, **options)
+        assert isinstance(storage, AsyncStorage)
+        self._storage = storage
+        self._strategy = MovingWindowRateLimiter(storage)
 
     async def hit(self, rule: str, *keys: str) -> float | None:
         """Count one hit; None when allowed, else the seconds until a retry may succeed."""

@@ -16,6 +16,11 @@ from meetbook.migrate import upgrade
 
 # How `serve` tells the API processes uvicorn starts whether to run the worker.
 RUN_WORKER_ENV = "MEETBOOK_INTERNAL_RUN_WORKER"
+# How long uvicorn's supervisor waits for a worker process to answer its health ping
+# before killing and replacing it. uvicorn's default (5 s) is shorter than a worker's
+# start-up (importing meetbook costs about 3 s of CPU) on a busy host: there, workers
+# were killed before they could ever answer, in a loop, and the server never came up.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def app_from_environment() -> FastAPI:
@@ -65,6 +70,7 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         proxy_headers=True,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

@@ -41,7 +41,9 @@ class World:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
 
-    async def person(self, name: str = "Ana Lima", timezone: str | None = "Europe/Lisbon") -> Person:
+    async def person(
+        self, name: str = "Ana Lima", timezone: str | None = "Europe/Lisbon"
+    ) -> Person:
         email = f"person{next(_serial)}@example.com"
         async with self.app.state.sessionmaker() as session, session.begin():
             user = await accounts.create_user(

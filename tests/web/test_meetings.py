@@ -15,7 +15,9 @@ def _flash_and_page(response: httpx.Response) -> str:
     return response.text
 
 
-async def test_confirm_moves_the_request_to_upcoming(client: httpx.AsyncClient, world: World) -> None:
+async def test_confirm_moves_the_request_to_upcoming(
+    client: httpx.AsyncClient, world: World
+) -> None:
     ana = await world.person("Ana Lima", "Europe/Lisbon")
     ben = await world.person("Ben Carter", "America/New_York")
     team = await world.team(ana, ben)
@@ -111,7 +113,9 @@ async def test_cancel_a_sent_request(client: httpx.AsyncClient, world: World) ->
     assert (await world.stored(meeting_id)).status == "cancelled"
 
 
-async def test_a_confirm_without_csrf_token_is_refused(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_confirm_without_csrf_token_is_refused(
+    client: httpx.AsyncClient, world: World
+) -> None:
     ana = await world.person()
     ben = await world.person("Ben Carter", "America/New_York")
     meeting_id = await world.meeting(ana, ben, await world.team(ana, ben))
@@ -195,7 +199,9 @@ async def _request_form(client: httpx.AsyncClient, team: int) -> str:
     return csrf_of(page.text)
 
 
-async def test_request_a_meeting_in_the_recipients_zone(client: httpx.AsyncClient, world: World) -> None:
+async def test_request_a_meeting_in_the_recipients_zone(
+    client: httpx.AsyncClient, world: World
+) -> None:
     ana = await world.person("Ana Lima", "Europe/Lisbon")
     chitra = await world.person("Chitra Rao", "Asia/Kolkata")
     team = await world.team(ana, chitra)
@@ -223,7 +229,9 @@ async def test_request_a_meeting_in_the_recipients_zone(client: httpx.AsyncClien
     assert stored.link == "https://meet.example.com/abc"
 
 
-async def test_the_form_lists_teammates_with_their_zone(client: httpx.AsyncClient, world: World) -> None:
+async def test_the_form_lists_teammates_with_their_zone(
+    client: httpx.AsyncClient, world: World
+) -> None:
     ana = await world.person("Ana Lima", "Europe/Lisbon")
     ben = await world.person("Ben Carter", "America/New_York")
     team = await world.team(ana, ben)
@@ -239,7 +247,13 @@ async def _post_request(
 ) -> httpx.Response:
     return await client.post(
         "/meetings/new",
-        data={"csrf_token": csrf, "team_id": str(team), "user_id": str(user_id), "date": date, "link": link},
+        data={
+            "csrf_token": csrf,
+            "team_id": str(team),
+            "user_id": str(user_id),
+            "date": date,
+            "link": link,
+        },
     )
 
 
@@ -283,7 +297,9 @@ async def test_a_time_in_the_dst_gap_is_explained(client: httpx.AsyncClient, wor
     assert "does not exist as a local time in America/New_York" in _error_of(response.text, "date")
 
 
-async def test_a_taken_slot_is_shown_next_to_the_date(client: httpx.AsyncClient, world: World) -> None:
+async def test_a_taken_slot_is_shown_next_to_the_date(
+    client: httpx.AsyncClient, world: World
+) -> None:
     ana = await world.person()
     ben = await world.person("Ben Carter", "America/New_York")
     cleo = await world.person("Cleo", "UTC")
@@ -315,7 +331,9 @@ async def test_missing_fields_are_named(client: httpx.AsyncClient, world: World)
     assert "http" in _error_of(bad_link.text, "link")
 
 
-async def test_someone_without_a_team_is_told_what_to_do(client: httpx.AsyncClient, world: World) -> None:
+async def test_someone_without_a_team_is_told_what_to_do(
+    client: httpx.AsyncClient, world: World
+) -> None:
     await sign_in(client, await world.person())
     page = await client.get("/meetings/new")
     assert "You are not in a team yet" in page.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,8 +16,9 @@ from meetbook.accounts.schemas import (
     TokenOut,
     TokenRequest,
 )
-from meetbook.auth.deps import CurrentToken, CurrentUser
+from meetbook.auth.deps import CurrentToken, CurrentUser, throttle
 from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import Unauthorized
 from meetbook.jsonbody import json_body_schema, read_json_object, validate_body
@@ -35,7 +37,17 @@ router = APIRouter(prefix="/api/v3", tags=["accounts"])
 )
 async def create_token(request: Request, session: SessionDep) -> dict[str, Any]:
     """Exchange an email and password for a bearer token (shown only once)."""
+    settings: Settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    # Per address: one client trying many accounts; per account and address: guessing
+    # one password. Both are counted before the (deliberately slow) password check.
+    await throttle(request, settings.rate_limit_token_address, "api-token-address", address)
     body = validate_body(TokenRequest, await read_json_object(request))
+    # The limiter's storage may be a shared Redis: keep a digest there, not the address.
+    account = hashlib.sha256(service.normalize_email(body.email).encode()).hexdigest()[:32]
+    await throttle(
+        request, settings.rate_limit_token_account, "api-token-account", account, address
+    )
     user = await service.authenticate(session, body.email, body.password)
     if user is None:
         raise Unauthorized("The email or password is wrong.")

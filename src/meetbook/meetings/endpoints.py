@@ -176,7 +176,7 @@ async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, An
     return (await queries.meetings_json(session, [meeting], now))[0]
 
 
-@router.get("/{meeting_id}", response_model=MeetingOut, responses=ERRORS)
+@router.get("/{meeting_id:id}", response_model=MeetingOut, responses=ERRORS)
 async def meeting_details(
     meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
 ) -> dict[str, Any]:
@@ -185,7 +185,7 @@ async def meeting_details(
     return await _one(session, meeting, now)
 
 
-@router.post("/{meeting_id}/confirm", response_model=MeetingOut, responses=ERRORS)
+@router.post("/{meeting_id:id}/confirm", response_model=MeetingOut, responses=ERRORS)
 async def confirm_meeting(
     meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
 ) -> dict[str, Any]:
@@ -199,7 +199,7 @@ async def _reason(request: Request) -> str | None:
 
 
 @router.post(
-    "/{meeting_id}/reject",
+    "/{meeting_id:id}/reject",
     response_model=MeetingOut,
     responses=ERRORS,
     openapi_extra=json_body_schema(ReasonBody, required=False),
@@ -214,7 +214,7 @@ async def reject_meeting(
 
 
 @router.post(
-    "/{meeting_id}/cancel",
+    "/{meeting_id:id}/cancel",
     response_model=MeetingOut,
     responses=ERRORS,
     openapi_extra=json_body_schema(ReasonBody, required=False),

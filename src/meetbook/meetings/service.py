@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from meetbook.meetings.booking import new_booking_number
 from meetbook.meetings.schemas import MeetingCreate
-from meetbook.meetings.statuses import TRANSITIONS, effective_status
+from meetbook.meetings.statuses import STATUSES, TRANSITIONS, effective_status
 from meetbook.meetings.timeparse import MeetingTimeError, parse_meeting_time, resolve_zone
 from meetbook.models import (
     MEETING_SECONDS,
@@ -122,11 +122,16 @@ async def meeting_for_participant(session: AsyncSession, meeting_id: int, user: 
 
 async def _transition(
     session: AsyncSession, meeting: Meeting, action: str, now: datetime, reason: str | None
-) -> None:
-    """Apply `action` with a compare-and-swap on the stored status.
+) -> str:
+    """Apply `action` with a compare-and-swap on the stored status; return the status left.
 
-    The UPDATE only matches while the status is still one the action may start from and
-    the meeting has not started, so of two concurrent changes exactly one matches.
+    Each UPDATE only matches while the status is still the one tried and the meeting has
+    not started, so of two concurrent changes exactly one matches. The statuses the
+    action may start from are tried one at a time, in the order the state machine moves
+    (pending before confirmed): the UPDATE that matched says which status the change
+    really left, even when a concurrent change committed after `meeting` was read
+    (PostgreSQL re-checks the WHERE against the newest row). Statuses only move forward,
+    so one that stopped matching one attempt is the next attempt's, or none's.
     """
     sources, target = TRANSITIONS[action]
     now_ts = _ts(now)
@@ -136,22 +141,24 @@ async def _transition(
     values: dict[str, Any] = {"status": target, "updated_at": now}
     if action != "confirm":
         values["reason"] = reason
-    result = await session.execute(
-        update(Meeting)
-        .where(
-            Meeting.id == meeting.id,
-            Meeting.status.in_(sources),
-            Meeting.start_time > now_ts,
+    for source in sorted(sources, key=STATUSES.index):
+        result = await session.execute(
+            update(Meeting)
+            .where(
+                Meeting.id == meeting.id,
+                Meeting.status == source,
+                Meeting.start_time > now_ts,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        await session.refresh(meeting)
-        raise Conflict(
-            f"The meeting is {effective_status(meeting, now_ts)}, so it cannot be {target} now."
-        )
+        if getattr(result, "rowcount", 0) == 1:
+            await session.refresh(meeting)
+            return source
     await session.refresh(meeting)
+    raise Conflict(
+        f"The meeting is {effective_status(meeting, now_ts)}, so it cannot be {target} now."
+    )
 
 
 async def confirm_meeting(
@@ -209,8 +216,9 @@ async def cancel_meeting(
     session: AsyncSession, meeting_id: int, user: User, now: datetime, reason: str | None
 ) -> Meeting:
     meeting = await meeting_for_participant(session, meeting_id, user)
-    was_confirmed = effective_status(meeting, _ts(now)) == "confirmed"
-    await _transition(session, meeting, "cancel", now, reason)
+    # From the status the cancel really left, not the one read above: a confirm may have
+    # committed in between, and then both calendars hold an invite to withdraw.
+    was_confirmed = await _transition(session, meeting, "cancel", now, reason) == "confirmed"
     await session.execute(delete(BusySlot).where(BusySlot.meeting_id == meeting.id))
     other = meeting.recipient_id if user.id == meeting.requester_id else meeting.requester_id
     context = {"actor_id": user.id, "reason": reason, "was_confirmed": was_confirmed, "sequence": 1}

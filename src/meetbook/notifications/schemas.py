@@ -96,6 +96,8 @@ class PushSubscription(BaseModel):
             raise ValueError("must be an absolute https URL")
         if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS):
             return value
+        if parts.scheme == "http":
+            raise ValueError("must be an https URL (plain http only for 127.0.0.1, localhost, ::1)")
         raise ValueError("must be an absolute https URL")
 
 

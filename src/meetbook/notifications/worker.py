@@ -141,6 +141,11 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._sending = asyncio.Semaphore(concurrency)
         self._in_flight: set[int] = set()
+        # Set by run() to its stop event; rows claimed but not yet started when it fires
+        # are not sent but handed back (`_unstarted`), so shutdown waits for at most one
+        # send per slot, not for the rest of the batch.
+        self._stop = asyncio.Event()
+        self._unstarted: set[int] = set()
 
     @property
     def _postgres(self) -> bool:
@@ -155,6 +160,7 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker.started", extra={"worker": self.name, "concurrency": self.concurrency})
+        self._stop = stop
         listener = asyncio.create_task(self._listen(stop)) if self._postgres else None
         try:
             while not stop.is_set():
@@ -275,7 +281,11 @@ class OutboxWorker:
         self._in_flight.add(row.id)
         try:
             async with self._sending:
+                if self._stop.is_set():
+                    raise _NotStarted
                 await self._send(job)
+        except _NotStarted:
+            self._unstarted.add(row.id)  # released by _release_leases
         except RecipientGone as error:
             await self._finish(row, "failed", error.reason, drop_device=row.device_id)
         except PermanentDeliveryError as error:
@@ -397,14 +407,35 @@ class OutboxWorker:
 
     async def _release_leases(self) -> None:
         """On shutdown, hand unfinished rows back so another worker takes them at once."""
+        unstarted, self._unstarted = self._unstarted, set()
         with contextlib.suppress(Exception):
             async with self.sessionmaker() as session, session.begin():
+                if unstarted:
+                    # Never attempted: give back the attempt the claim counted.
+                    await session.execute(
+                        update(Notification)
+                        .where(
+                            Notification.id.in_(unstarted),
+                            Notification.lease_owner == self.name,
+                            Notification.status == "pending",
+                        )
+                        .values(
+                            lease_owner=None,
+                            lease_expires_at=None,
+                            attempts=Notification.attempts - 1,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
                 await session.execute(
                     update(Notification)
                     .where(Notification.lease_owner == self.name, Notification.status == "pending")
                     .values(lease_owner=None, lease_expires_at=None)
                     .execution_options(synchronize_session=False)
                 )
+
+
+class _NotStarted(Exception):
+    """The worker is stopping: a claimed row is handed back instead of being sent."""
 
 
 def _now() -> datetime:
@@ -472,9 +503,14 @@ async def run_standalone(settings: Settings, *, concurrency: int) -> None:
         poll_seconds=1.0 if engine.dialect.name == "postgresql" else 0.25,
     )
     stop = asyncio.Event()
+
+    def request_stop(sig: signal.Signals) -> None:
+        log.info("worker.stopping", extra={"worker": worker.name, "signal": sig.name})
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, request_stop, sig)
     try:
         await worker.run(stop)
     finally:

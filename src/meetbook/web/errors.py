@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from http import HTTPStatus
 from urllib.parse import quote
 
@@ -65,7 +66,7 @@ def install_page_errors(app: FastAPI) -> None:
         if error.status_code in _MESSAGES and wants_html(request):
             return error_page(request, error.status_code, _MESSAGES[error.status_code], None)
         assert json_handler is not None
-        response: Response = await json_handler(request, error)
-        return response
+        response = json_handler(request, error)
+        return await response if inspect.isawaitable(response) else response
 
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -7,11 +7,9 @@ from zoneinfo import ZoneInfo
 
 
 def offset_label(offset: timedelta | None) -> str:
-    """`UTC+05:30`, `UTC−05:00` (with a real minus sign), `UTC±00:00`."""
+    """`UTC+05:30`, `UTC−05:00` (with a real minus sign), `UTC+00:00`."""
     seconds = int((offset or timedelta()).total_seconds())
-    if seconds == 0:
-        return "UTC±00:00"
-    sign = "+" if seconds > 0 else "\u2212"
+    sign = "+" if seconds >= 0 else "\u2212"
     hours, minutes = divmod(abs(seconds) // 60, 60)
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
@@ -58,8 +56,9 @@ def format_range(start: int, end: int, zone: ZoneInfo) -> str:
     first, last = local(start, zone), local(end, zone)
     if first.date() != last.date():
         return f"{format_moment(start, zone)} \u2013 {format_moment(end, zone)}"
-    if _abbreviation(first) != _abbreviation(last):
-        return f"{first:%a %-d %b %Y, %H:%M} {_abbreviation(first)}\u2013{last:%H:%M} {_abbreviation(last)}"
+    if _abbreviation(first) != _abbreviation(last):  # the clocks change during the meeting
+        start_text = f"{first:%a %-d %b %Y, %H:%M} {_abbreviation(first)}"
+        return f"{start_text}\u2013{last:%H:%M} {_abbreviation(last)}"
     return f"{first:%a %-d %b %Y, %H:%M}\u2013{last:%H:%M} {_abbreviation(last)}"
 
 

@@ -68,7 +68,8 @@
       const select = document.getElementById(button.dataset.detectZone);
       let zone = "";
       try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
-      if (!select || !zone || !select.querySelector('option[value="' + CSS.escape(zone) + '"]')) return;
+      if (!select || !zone || select.value === zone) return;
+      if (!select.querySelector('option[value="' + CSS.escape(zone) + '"]')) return;
       button.textContent = "Use this device\u2019s timezone (" + zone + ")";
       button.hidden = false;
       button.addEventListener("click", function () { select.value = zone; select.focus(); });

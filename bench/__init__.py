@@ -1,0 +1,1 @@
+"""Load and scale benchmarks of meetbook; `python -m bench.run --help`."""

@@ -1,0 +1,242 @@
+"""Push devices, the VAPID key, a meeting's notifications and the dev mailbox.
+
+CONTRACT §1.3 (`/meeting/{id}/notifications`), §1.4 (devices, VAPID) and §2 (`/dev/mailbox`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from meetbook.auth.deps import CurrentUser, current_user
+from meetbook.config import Settings
+from meetbook.db import SessionDep
+from meetbook.errors import BadRequest, NotFound
+from meetbook.jsonbody import json_body_schema, read_json_object, validate_body
+from meetbook.meetings.endpoints import ERRORS
+from meetbook.meetings.service import meeting_for_participant
+from meetbook.models import DevEmail, Notification
+from meetbook.notifications import devices
+from meetbook.notifications.mailbox_page import mailbox_entry, render_mailbox
+from meetbook.notifications.schemas import (
+    DEVICE_MODELS,
+    DeviceOut,
+    DeviceRegistration,
+    FcmDevice,
+    NotificationList,
+    VapidPublicKey,
+    WebPushDevice,
+)
+from meetbook.notifications.webpush import vapid_application_server_key
+from meetbook.params import IdPath
+
+log = logging.getLogger("meetbook.notifications")
+router = APIRouter()
+
+MAILBOX_PAGE_SIZE = 50
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: ERRORS[status] for status in statuses}
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with Pydantic's local `#/$defs/...` references replaced by what they name.
+
+    In the OpenAPI document `#` is the document itself, where `$defs` would not resolve.
+    """
+    body = schema["requestBody"]["content"]["application/json"]["schema"]
+    definitions = body.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {
+                key: resolve(value)
+                for key, value in node.items()
+                # The discriminator's mapping names $defs too; `platform` alone still tells.
+                if key not in ("$defs", "mapping")
+            }
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def _parse_device(data: dict[str, Any]) -> FcmDevice | WebPushDevice:
+    # Picking the model by `platform` first keeps error fields plain ("token", not "fcm.token").
+    platform = data.get("platform")
+    model = DEVICE_MODELS.get(platform) if isinstance(platform, str) else None
+    if model is None:
+        message = "must be fcm or webpush"
+        raise BadRequest(
+            f"Invalid value for platform: {message}.",
+            details=[{"field": "platform", "message": message}],
+        )
+    return validate_body(model, data)
+
+
+@router.post(
+    "/api/v3/devices",
+    status_code=201,
+    response_model=DeviceOut,
+    responses=_errors(400, 401, 413, 415, 429),
+    openapi_extra=_inline_refs(json_body_schema(DeviceRegistration)),
+    tags=["devices"],
+)
+async def register_device(
+    request: Request, session: SessionDep, user: CurrentUser
+) -> dict[str, int]:
+    """Register a push device; registering the same token again returns the same id."""
+    body = _parse_device(await read_json_object(request))
+    if isinstance(body, FcmDevice):
+        device = await devices.register_device(session, user.id, platform="fcm", token=body.token)
+    else:
+        subscription = body.subscription
+        device = await devices.register_device(
+            session,
+            user.id,
+            platform="webpush",
+            token=subscription.endpoint,
+            subscription={
+                "endpoint": subscription.endpoint,
+                "keys": {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth},
+            },
+        )
+    log.info(
+        "device.registered",
+        extra={"user_id": user.id, "device_id": device.id, "platform": body.platform},
+    )
+    return {"id": device.id}
+
+
+@router.delete(
+    "/api/v3/devices/{device_id}",
+    status_code=204,
+    response_class=Response,
+    responses=_errors(400, 401, 404, 429),
+    tags=["devices"],
+)
+async def delete_device(device_id: IdPath, session: SessionDep, user: CurrentUser) -> Response:
+    """Stop notifying a device of yours; anyone else's device is a 404."""
+    await devices.remove_device(session, device_id, user.id)
+    log.info("device.removed", extra={"user_id": user.id, "device_id": device_id})
+    return Response(status_code=204)
+
+
+@functools.cache
+def _application_server_key(pem_path: Path) -> str:
+    return vapid_application_server_key(pem_path)
+
+
+@router.get(
+    "/api/v3/push/vapid-public-key",
+    response_model=VapidPublicKey,
+    responses=_errors(401, 404, 429),
+    dependencies=[Depends(current_user)],
+    tags=["devices"],
+)
+async def vapid_public_key(request: Request) -> dict[str, str]:
+    """The Web Push application server key for PushManager.subscribe(), when configured."""
+    settings: Settings = request.app.state.settings
+    if settings.vapid_private_key is None:
+        raise NotFound("Web Push is not configured on this server.")
+    return {"public_key": _application_server_key(settings.vapid_private_key)}
+
+
+def _iso_z(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@router.get(
+    "/api/v3/meeting/{meeting_id:id}/notifications",
+    response_model=NotificationList,
+    responses=_errors(400, 401, 404, 429),
+    tags=["meetings"],
+)
+async def meeting_notifications(
+    meeting_id: IdPath, session: SessionDep, user: CurrentUser
+) -> dict[str, Any]:
+    """The notifications of a meeting you take part in, in the order they were recorded."""
+    await meeting_for_participant(session, meeting_id, user)
+    rows = await session.scalars(
+        select(Notification).where(Notification.meeting_id == meeting_id).order_by(Notification.id)
+    )
+    data = [
+        {
+            "id": row.id,
+            "event": row.event,
+            "user_id": row.user_id,
+            "channel": row.channel,
+            "status": row.status,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "sent_at": _iso_z(row.sent_at),
+            "created_at": _iso_z(row.created_at),
+        }
+        for row in rows
+    ]
+    return {"data": data}
+
+
+def _require_dev_mailbox(request: Request) -> None:
+    # With SMTP configured the mailbox does not exist: the same 404 as any unknown address.
+    settings: Settings = request.app.state.settings
+    if settings.smtp_host is not None:
+        raise StarletteHTTPException(404)
+
+
+@router.get("/dev/mailbox", response_class=HTMLResponse, include_in_schema=False)
+async def dev_mailbox(
+    request: Request,
+    session: SessionDep,
+    before: Annotated[
+        int | None, Query(ge=1, lt=2**63, description="Show emails older than this id.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = MAILBOX_PAGE_SIZE,
+) -> HTMLResponse:
+    """The emails kept instead of sent while no SMTP host is configured, newest first."""
+    _require_dev_mailbox(request)
+    query = select(DevEmail).order_by(DevEmail.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(DevEmail.id < before)
+    rows = list(await session.scalars(query))
+    older_url = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        older_url = f"/dev/mailbox?before={rows[-1].id}&limit={limit}"
+    html = render_mailbox(
+        [mailbox_entry(row) for row in rows],
+        older_url=older_url,
+        newest_url="/dev/mailbox" if before is not None else None,
+    )
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/dev/mailbox/{email_id:int}.eml", include_in_schema=False)
+async def dev_mailbox_email(email_id: IdPath, request: Request, session: SessionDep) -> Response:
+    """One kept email as it would have been sent."""
+    _require_dev_mailbox(request)
+    row = await session.get(DevEmail, email_id)
+    if row is None:
+        raise StarletteHTTPException(404)
+    return Response(
+        row.raw.encode(),
+        media_type="message/rfc822",
+        headers={
+            "Content-Disposition": f'attachment; filename="meetbook-{email_id}.eml"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,168 @@
+"""/settings: profile, API tokens, the Web Push subscription endpoint."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+
+from meetbook.app import create_app
+from meetbook.config import Settings
+from meetbook.migrate import upgrade_async
+from meetbook.models import Device
+
+from .conftest import World, settings_for, sign_in
+
+
+async def test_save_name_and_timezone(client: httpx.AsyncClient, world: World) -> None:
+    ana = await world.person("Ana Lima", None)
+    csrf = await sign_in(client, ana)
+    page = await client.get("/meetings")
+    assert "Your timezone is not set" in page.text
+    response = await client.post(
+        "/settings/profile",
+        data={"csrf_token": csrf, "name": "Ana M. Lima", "timezone": "Asia/Tokyo"},
+    )
+    assert response.status_code == 303
+    settings = await client.get("/settings")
+    assert "Saved. Times are now shown in Asia/Tokyo (UTC+09:00)." in settings.text
+    assert 'value="Ana M. Lima"' in settings.text
+    assert '<option value="Asia/Tokyo" selected>' in settings.text
+    assert "Your timezone is not set" not in (await client.get("/meetings")).text
+
+
+async def test_a_bad_timezone_is_shown_next_to_the_picker(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person()
+    csrf = await sign_in(client, ana)
+    response = await client.post(
+        "/settings/profile", data={"csrf_token": csrf, "name": "", "timezone": "Mars/Olympus"}
+    )
+    assert response.status_code == 400
+    assert re.search(r'id="timezone-error">Timezone must be a valid IANA', response.text)
+    assert 'id="name-error">Enter your name.' in response.text
+
+
+async def test_a_new_token_is_shown_once_and_can_be_revoked(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person()
+    csrf = await sign_in(client, ana)
+    response = await client.post(
+        "/settings/tokens", data={"csrf_token": csrf, "name": "Calendar sync"}
+    )
+    assert response.status_code == 303
+    page = await client.get("/settings")
+    token = re.search(r'id="new-token" type="text" value="(mb_[^"]+)"', page.text)
+    assert token, "the new token is shown"
+    assert "Calendar sync" in page.text
+    again = await client.get("/settings")
+    assert token.group(1) not in again.text
+
+    me = await client.get("/api/v3/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert me.status_code == 200
+
+    token_id = re.search(
+        r'action="/settings/tokens/(\d+)/revoke"[^<]*<input[^>]*>\s*'
+        r'<button[^>]*>Revoke<span class="visually-hidden"> Calendar sync',
+        again.text,
+    )
+    assert token_id
+    revoked = await client.post(
+        f"/settings/tokens/{token_id.group(1)}/revoke", data={"csrf_token": csrf}
+    )
+    assert revoked.status_code == 303
+    me = await client.get("/api/v3/me", headers={"Authorization": f"Bearer {token.group(1)}"})
+    assert me.status_code == 401
+
+
+async def test_push_subscription_needs_the_csrf_header(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    await sign_in(client, await world.person())
+    response = await client.post("/settings/push-subscription", json=_subscription())
+    assert response.status_code == 403
+
+
+def _subscription(endpoint: str = "https://push.example.test/send/abc") -> dict[str, object]:
+    return {
+        "endpoint": endpoint,
+        "expirationTime": None,
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGgtMTY"},
+    }
+
+
+@pytest.fixture
+def vapid_pem(tmp_path: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "vapid.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+async def test_push_opt_in_registers_the_browser(tmp_path: Path, vapid_pem: Path) -> None:
+    settings = Settings(
+        **{
+            **settings_for(tmp_path).model_dump(),
+            "vapid_private_key": vapid_pem,
+            "vapid_subject": "mailto:ops@example.com",
+        }
+    )
+    await upgrade_async(settings.database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        world = World(app)
+        ana = await world.person()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            csrf = await sign_in(http, ana)
+            page = await http.get("/settings")
+            key = re.search(r'data-vapid-key="([A-Za-z0-9_-]+)"', page.text)
+            assert key and len(key.group(1)) == 87  # 65 bytes, base64url without padding
+            bad = await http.post(
+                "/settings/push-subscription",
+                json=_subscription("javascript:alert(1)"),
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert bad.status_code == 400
+            response = await http.post(
+                "/settings/push-subscription", json=_subscription(), headers={"X-CSRF-Token": csrf}
+            )
+            assert response.status_code == 201
+            again = await http.post(
+                "/settings/push-subscription", json=_subscription(), headers={"X-CSRF-Token": csrf}
+            )
+            assert again.json() == response.json()
+        async with app.state.sessionmaker() as session:
+            devices = (await session.scalars(select(Device))).all()
+    assert [(d.user_id, d.platform, d.token) for d in devices] == [
+        (ana.id, "webpush", "https://push.example.test/send/abc")
+    ]
+    assert devices[0].subscription == {
+        "endpoint": "https://push.example.test/send/abc",
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGgtMTY"},
+    }
+
+
+async def test_without_vapid_there_is_no_push_opt_in(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    csrf = await sign_in(client, await world.person())
+    page = await client.get("/settings")
+    assert "data-push" not in page.text
+    response = await client.post(
+        "/settings/push-subscription", json=_subscription(), headers={"X-CSRF-Token": csrf}
+    )
+    assert response.status_code == 404
