@@ -261,7 +261,9 @@ class _Generator:
             created = min(start - rng.randint(1, 30 * 24) * HOUR, self.now - HOUR)
             updated = created if status == "pending" else min(created + HOUR, self.now)
             link = f"https://meet.example.test/{meeting_id}" if meeting_id % 2 else None
-            reason = "Busy then." if status in ("rejected", "cancelled") and rng.random() < 0.3 else None
+            reason = (
+                "Busy then." if status in ("rejected", "cancelled") and rng.random() < 0.3 else None
+            )
             if rng.random() < 0.002:
                 self.sample.append((meeting_id, requester if rng.random() < 0.5 else recipient))
             yield (

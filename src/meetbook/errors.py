@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("meetbook.errors")
 
@@ -109,7 +111,30 @@ async def _api_error(_request: Request, error: Exception) -> JSONResponse:
     return error_response(error.status, error.message, details=error.details, headers=error.headers)
 
 
-async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route takes at this path, for a 405's `Allow` header.
+
+    FastAPI makes one route per method, and Starlette's 405 names only the methods of the
+    first route whose path matched: `OPTIONS /api/v3/me` said `Allow: GET` without PATCH.
+    """
+    methods: set[str] = set()
+    for route in _flat_routes(request.app.router.routes):
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route_methods
+    return ", ".join(sorted(methods)) or None
+
+
+def _flat_routes(routes: list[Any]) -> list[Any]:
+    # FastAPI >= 0.13x keeps included routers as nodes; older versions copy their routes.
+    try:
+        from fastapi.routing import iter_route_contexts  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # pragma: no cover - older FastAPI
+        return routes
+    return list(iter_route_contexts(routes))
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
     if isinstance(error.detail, str) and error.detail and status not in _STARLETTE_MESSAGES:
@@ -117,6 +142,10 @@ async def _http_error(_request: Request, error: Exception) -> JSONResponse:
     else:
         message = _STARLETTE_MESSAGES.get(status) or f"{HTTPStatus(status).phrase}."
     headers = dict(error.headers) if error.headers else None
+    if status == 405:
+        allow = allowed_methods(request)
+        if allow:
+            headers = {**(headers or {}), "Allow": allow}
     return error_response(status, message, headers=headers)
 
 
@@ -146,9 +175,17 @@ async def _database_down(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    # Starlette answers unhandled errors from its outermost middleware, outside ours, so
+    # this response would otherwise go out without the security headers.
+    from meetbook.middleware import security_headers  # middleware imports this module
+
     log.exception("request.unexpected_error", exc_info=error)
-    return error_response(500, "Something went wrong on our side; the request was not completed.")
+    return error_response(
+        500,
+        "Something went wrong on our side; the request was not completed.",
+        headers=security_headers(request.url.path),
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -159,5 +196,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(DBAPIError, _database_down)
     app.add_exception_handler(TimeoutError, _database_down)
+    # No pooled connection freed up within db_timeout: SQLAlchemy's own TimeoutError, which
+    # is not the builtin one and would otherwise be a 500.
+    app.add_exception_handler(PoolTimeoutError, _database_down)
     app.add_exception_handler(OSError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

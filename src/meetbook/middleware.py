@@ -87,6 +87,17 @@ CSP = (
 DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
+def security_headers(path: str) -> dict[str, str]:
+    """The headers every response carries (the 500 handler adds them itself, see errors.py)."""
+    return {
+        "content-security-policy": DOCS_CSP if path == "/docs" else CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "same-origin",
+        "x-frame-options": "DENY",
+        "cross-origin-opener-policy": "same-origin",
+    }
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -95,21 +106,13 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] == "/docs" else CSP
+        wanted = [(k.encode(), v.encode()) for k, v in security_headers(scope["path"]).items()]
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                for name, value in (
-                    (b"content-security-policy", csp.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                ):
-                    if name not in present:
-                        headers.append((name, value))
+                headers.extend((name, value) for name, value in wanted if name not in present)
                 message["headers"] = headers
             await send(message)
 

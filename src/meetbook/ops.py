@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,6 +15,14 @@ from meetbook.metrics import REGISTRY, refresh_queue_depth
 
 router = APIRouter(tags=["operations"])
 
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Database unreachable", "content": _ERROR}
+}
+_FAILED: dict[int | str, dict[str, Any]] = {
+    500: {"description": "Unexpected server error", "content": _ERROR}
+}
+
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
@@ -21,7 +30,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Database unreachable"}})
+@router.get("/readyz", responses={**_UNAVAILABLE, **_FAILED})
 async def readyz(request: Request) -> JSONResponse:
     """The database answers."""
     try:
@@ -33,7 +42,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses={**_UNAVAILABLE, **_FAILED})
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: notifications by channel and outcome, queue depth, latency."""
     await refresh_queue_depth(request.app.state.sessionmaker)

@@ -1,10 +1,10 @@
 """Rate limiting with the `limits` library, shared by the web page and the API.
 
 Rules are `limits` strings such as "10/minute" or "50 per hour". Counters live in the
-storage named by `MEETBOOK_RATE_LIMIT_STORAGE`: `memory://` (one process) or
-`redis://host:6379/0` (shared by every process and host), both through limits'
-asyncio API. A moving window is used, so a burst at a window's edge cannot double the
-allowance.
+storage named by `MEETBOOK_RATE_LIMIT_STORAGE`: `memory://` (one process, kept here in
+`_MemoryWindows`) or `redis://host:6379/0` (shared by every process and host, through
+limits' asyncio API). A moving window is used, so a burst at a window's edge cannot
+double the allowance.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import time
+from collections import deque
 from typing import Any
 
 from limits import RateLimitItem, parse
@@ -40,6 +41,49 @@ def _async_uri(uri: str) -> tuple[str, dict[str, Any]]:
     return f"async+{uri.removeprefix('async+')}", options
 
 
+class _MemoryWindows:
+    """Moving windows in this process's memory: a hit touches only its own key.
+
+    limits' asyncio memory storage follows every hit with a sweep of all keys, one
+    `asyncio.to_thread` call per key; under steady API traffic that sweep never stops
+    and cost about 0.5 ms of CPU per request (see docs/benchmarks.md). Here each key
+    keeps the times of its hits inside the window, oldest first, and idle keys are
+    dropped by an occasional sweep.
+    """
+
+    SWEEP_EVERY = 4096
+
+    def __init__(self) -> None:
+        self._hits: dict[str, tuple[float, deque[float]]] = {}
+        self._count = 0
+
+    def hit(self, item: RateLimitItem, keys: tuple[str, ...]) -> float | None:
+        now = time.monotonic()
+        window = float(item.get_expiry())
+        key = item.key_for(*keys)
+        stamps = self._hits.setdefault(key, (window, deque()))[1]
+        while stamps and stamps[0] <= now - window:
+            stamps.popleft()
+        if len(stamps) >= item.amount:
+            return max(1.0, stamps[0] + window - now)
+        stamps.append(now)
+        self._count += 1
+        if self._count % self.SWEEP_EVERY == 0:
+            self._sweep(now)
+        return None
+
+    def clear(self, item: RateLimitItem, keys: tuple[str, ...]) -> None:
+        self._hits.pop(item.key_for(*keys), None)
+
+    def reset(self) -> None:
+        self._hits.clear()
+
+    def _sweep(self, now: float) -> None:
+        idle = [k for k, (window, s) in self._hits.items() if not s or s[-1] <= now - window]
+        for key in idle:
+            del self._hits[key]
+
+
 class RateLimiter:
     """Counts hits per (rule, keys) and says how long to wait once a rule is exceeded.
 
@@ -54,6 +98,10 @@ class RateLimiter:
         if key_prefix and "implementation" in options:
             options["key_prefix"] = key_prefix
         self.storage_uri = storage_uri
+        self._memory: _MemoryWindows | None = None
+        if uri.split("://", 1)[0] == "async+memory":
+            self._memory = _MemoryWindows()
+            return
         storage = storage_from_string(uri, **options)
         assert isinstance(storage, AsyncStorage)
         self._storage = storage
@@ -62,6 +110,8 @@ class RateLimiter:
     async def hit(self, rule: str, *keys: str) -> float | None:
         """Count one hit; None when allowed, else the seconds until a retry may succeed."""
         item = _rule(rule)
+        if self._memory is not None:
+            return self._memory.hit(item, keys)
         try:
             if await self._strategy.hit(item, *keys):
                 return None
@@ -76,6 +126,9 @@ class RateLimiter:
 
     async def clear(self, rule: str, *keys: str) -> None:
         """Forget the hits of (rule, keys), for example after a successful sign-in."""
+        if self._memory is not None:
+            self._memory.clear(_rule(rule), keys)
+            return
         try:
             await self._strategy.clear(_rule(rule), *keys)
         except Exception as error:
@@ -83,6 +136,9 @@ class RateLimiter:
 
     async def reset(self) -> None:
         """Forget every counter (tests)."""
+        if self._memory is not None:
+            self._memory.reset()
+            return
         await self._storage.reset()
 
 

@@ -17,8 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -74,6 +74,9 @@ class Server:
     log_path: Path
     team_id: int = 0
     people: dict[str, Account] = field(default_factory=dict)
+    # Signed-in browser state per person, shared by the module's tests: signing in once
+    # each keeps the suite fast and under the login throttle (10 a minute per account).
+    signed_in: dict[str, Any] = field(default_factory=dict)
     _slots: Iterator[int] = field(default_factory=lambda: itertools.count(0))
 
     def cli(self, *args: str) -> dict[str, Any]:
@@ -152,7 +155,8 @@ def _write_vapid_key(path: Path) -> None:
 
 
 _DEMO_LINE = re.compile(
-    r"^\s+(?P<name>.+?)\s+id=(?P<id>\d+)\s+(?P<email>\S+@\S+)\s+(?P<zone>\S+)\s+token: (?P<token>\S+)"
+    r"^\s+(?P<name>.+?)\s+id=(?P<id>\d+)\s+(?P<email>\S+@\S+)\s+(?P<zone>\S+)"
+    r"\s+token: (?P<token>\S+)"
 )
 
 
@@ -193,9 +197,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = _free_port()
     vapid = workdir / "vapid.pem"
     _write_vapid_key(vapid)
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith("MEETBOOK_")
-    } | {
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MEETBOOK_")} | {
         "MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'e2e.db'}",
         "MEETBOOK_BASE_URL": f"http://127.0.0.1:{port}",
         "MEETBOOK_SECRET_KEY": "e2e-secret-key-not-for-production",
@@ -206,7 +208,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(f"http://127.0.0.1:{port}", workdir, env, workdir / "server.log")
     with server.log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "meetbook.cli", "serve", "--port", str(port), "--no-worker", "--demo"],
+            [
+                sys.executable,
+                "-m",
+                "meetbook.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--no-worker",
+                "--demo",
+            ],
             cwd=workdir,
             env=env,
             stdout=log,
@@ -225,7 +236,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )  # fmt: skip
         with ThreadPoolExecutor(2) as pool:  # each CLI run pays Python's start-up; overlap them
             user = str(created["id"])
-            added = pool.submit(server.cli, "teams", "add-member", "--team", str(server.team_id), "--user", user)
+            added = pool.submit(
+                server.cli, "teams", "add-member", "--team", str(server.team_id), "--user", user
+            )
             token = pool.submit(server.cli, "tokens", "create", "--user", user).result()["token"]
             added.result()
         server.people["xss"] = Account(
@@ -272,7 +285,6 @@ class Browse:
     server: Server
     contexts: list[Any] = field(default_factory=list)
     problems: PageProblems = field(default_factory=PageProblems)
-    _states: dict[str, Any] = field(default_factory=dict)
 
     def context(self, *, js: bool = True, state: Any = None, **options: Any) -> Any:
         options.setdefault("viewport", {"width": 1280, "height": 800})
@@ -285,7 +297,7 @@ class Browse:
 
     def page(self, who: str | None = None, *, js: bool = True, **options: Any) -> Any:
         """A page in a new context, signed in as `who` (through the form, once per person)."""
-        state = self._state_of(who) if who else None
+        state = self.state_of(who) if who else None
         page = self.context(js=js, state=state, **options).new_page()
         self.watch(page)
         return page
@@ -305,13 +317,14 @@ class Browse:
         page.on("pageerror", lambda error: self.problems.console_errors.append(str(error)))
         page.on("dialog", on_dialog)
 
-    def _state_of(self, who: str) -> Any:
-        if who not in self._states:
+    def state_of(self, who: str) -> Any:
+        """Cookies of a browser signed in as `who` (signed in through the form once)."""
+        if who not in self.server.signed_in:
             page = self.context(js=False).new_page()
             sign_in(page, self.server.people[who])
             page.wait_for_url(re.compile(r"/meetings"))
-            self._states[who] = page.context.storage_state()
-        return self._states[who]
+            self.server.signed_in[who] = page.context.storage_state()
+        return self.server.signed_in[who]
 
     def close(self) -> None:
         for context in self.contexts:

@@ -50,9 +50,13 @@ def test_confirm_moves_the_request_to_upcoming(browse: Browse, server: Server, j
     meeting_id = server.request("ana", "ben")
     page = browse.page("ben", js=js)
     page.goto("/meetings?tab=pending-meeting")
+    if js:
+        page.evaluate("window.stayedOnThePage = true")
     card(page, meeting_id).get_by_role("button", name="Confirm").click()
 
     expect(flash(page)).to_contain_text("Confirmed the meeting with Ana Lima")
+    if js:  # app.js answered in place: no page load in between
+        assert page.evaluate("window.stayedOnThePage === true")
     expect(card(page, meeting_id)).to_have_count(0)
     page.get_by_role("link", name="See it in Upcoming").click()
     expect(page).to_have_url(re.compile(r"tab=upcoming"))
@@ -100,9 +104,7 @@ def _future_day(days: int) -> datetime:
 
 
 @pytest.mark.parametrize("js", JS_MODES)
-def test_request_a_meeting_in_the_recipients_zone(
-    browse: Browse, server: Server, js: bool
-) -> None:
+def test_request_a_meeting_in_the_recipients_zone(browse: Browse, server: Server, js: bool) -> None:
     chitra = server.people["chitra"]
     # Different days per mode, so the two requests never compete for one slot.
     day = _future_day(40 if js else 41)
@@ -128,9 +130,9 @@ def test_request_a_meeting_in_the_recipients_zone(
         ).json()["data"]
     mine = [m for m in listed if m["client_id"] == chitra.id and m["link"].endswith("ana-chitra")]
     expected = datetime(day.year, day.month, day.day, 15, tzinfo=ZoneInfo("Asia/Kolkata"))
-    assert [m["booking_date"] for m in mine if m["start_time"] // 86400 == expected.timestamp() // 86400] == [
-        expected.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    ]
+    assert [
+        m["booking_date"] for m in mine if m["start_time"] // 86400 == expected.timestamp() // 86400
+    ] == [expected.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")]
     # The requester sees it in their own zone (Lisbon), with the recipient's time too.
     lisbon = expected.astimezone(ZoneInfo("Europe/Lisbon"))
     expect(page.locator(".cards")).to_contain_text(f"{lisbon:%H:%M}–")
@@ -238,6 +240,16 @@ def test_settings_saves_the_timezone_with_the_device_zone_offered(
     expect(flash(page)).to_contain_text("Asia/Tokyo (UTC+09:00)")
 
 
+def test_without_javascript_no_dead_controls_show(browse: Browse, server: Server) -> None:
+    page = browse.page("chitra", js=False)
+    page.goto("/settings")
+    expect(page.get_by_role("button", name="Turn on notifications")).to_be_hidden()
+    expect(page.get_by_role("button", name=re.compile("device"))).to_be_hidden()
+    expect(page.locator("[data-push-status]")).to_contain_text("need JavaScript")
+    page.goto("/meetings/new")
+    expect(page.get_by_role("button", name="Send request")).to_be_visible()
+
+
 def test_an_api_token_is_shown_once(browse: Browse, server: Server) -> None:
     page = browse.page("chitra")
     page.goto("/settings")
@@ -290,7 +302,10 @@ def test_the_service_worker_shows_a_push_message(browse: Browse, server: Server)
 
     cdp = context.new_cdp_session(page)
     registrations: list[dict[str, Any]] = []
-    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(e["registrations"]))
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda e: registrations.extend(e["registrations"]),
+    )
     cdp.send("ServiceWorker.enable")
     eventually(page, lambda: bool(registrations), message="the service worker registration")
     payload = {
@@ -363,7 +378,7 @@ def test_no_serious_accessibility_violations(
     signed_out = browse.context(bypass_csp=True, viewport=viewport).new_page()
     signed_out.goto("/login")
     found = {"/login": _axe(signed_out, axe_source)}
-    state = browse._state_of("ben")
+    state = browse.state_of("ben")
     page = browse.context(bypass_csp=True, viewport=viewport, state=state).new_page()
     for path in _pages_for(server, meeting_id):
         page.goto(path)
@@ -378,7 +393,9 @@ def test_no_serious_accessibility_violations(
     assert not problems, json.dumps(problems, indent=2)
 
 
-def test_screenshots(browse: Browse, server: Server, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_screenshots(
+    browse: Browse, server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Every page at 390×844 and 1280×800 (MEETBOOK_UPDATE_SCREENSHOTS=1 writes docs/)."""
     folder = screenshot_dir(tmp_path_factory)
     # A representative week for Chitra: two requests waiting, one ahead, one sent, one past.
@@ -405,7 +422,7 @@ def test_screenshots(browse: Browse, server: Server, tmp_path_factory: pytest.Te
         signed_out = browse.context(viewport=viewport).new_page()
         signed_out.goto("/login")
         signed_out.screenshot(path=folder / f"login-{size}.png", full_page=True)
-        page = browse.context(viewport=viewport, state=browse._state_of("chitra")).new_page()
+        page = browse.context(viewport=viewport, state=browse.state_of("chitra")).new_page()
         browse.watch(page)
         for name, path in shots.items():
             page.goto(path)

@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from meetbook.meetings.schemas import MeetingCreate
 from meetbook.meetings.service import create_meeting
 from meetbook.models import Notification, User
+from meetbook.notifications.mailbox import DevMailbox
+from meetbook.notifications.worker import OutboxWorker, Providers
 from tests.conftest import World, backend_of
 
 from .peers import Inbox, LocalSmtpServer
@@ -237,6 +239,19 @@ def ids_by_notification(message_ids: list[str]) -> dict[int, set[str]]:
     for message_id in message_ids:
         grouped[notification_id(message_id)].add(message_id)
     return grouped
+
+
+async def test_a_claim_takes_at_most_one_batch(
+    app: Any, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    """What a killed worker can send twice is bounded by what one claim takes."""
+    await seed_created_meetings(sessionmaker, world, 3 * BATCH_SIZE)
+    providers = Providers(email=DevMailbox(sessionmaker))
+    worker = OutboxWorker(sessionmaker, providers, app.state.settings, batch_size=BATCH_SIZE)
+    first, second = await worker._claim(), await worker._claim()
+    assert len(first) == len(second) == BATCH_SIZE
+    assert not set(first) & set(second)
+    assert len(await leased_rows(sessionmaker)) == 2 * BATCH_SIZE
 
 
 async def test_sigkill_mid_batch_redelivers_with_the_same_message_ids(

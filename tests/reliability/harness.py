@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -342,6 +343,7 @@ class MessageIdSink:
 
     mode: str = "accept"
     hang_seconds: float = 60.0
+    delay: float = 0.0  # seconds every DATA takes to answer, to keep sends in flight
     deliveries: list[Delivery] = field(default_factory=list)
     data_commands: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -353,6 +355,8 @@ class MessageIdSink:
             deadline = time.monotonic() + self.hang_seconds
             while self.mode == "hang" and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.mode == "refuse":
             return "451 4.3.0 Temporarily unable to accept mail"
         assert isinstance(envelope.content, bytes)
@@ -396,9 +400,11 @@ class ThrowawayPostgres:
     as root the binaries run as the `postgres` OS user (runuser) on a directory it owns.
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.data = directory / "data"
+    def __init__(self) -> None:
+        # Not under pytest's basetemp: that is private to root (0700), and the postgres
+        # user must reach the directory.
+        self.directory = Path(tempfile.mkdtemp(prefix="meetbook-pg-"))
+        self.data = self.directory / "data"
         self.port = free_port()
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
@@ -423,7 +429,6 @@ class ThrowawayPostgres:
             raise RuntimeError(f"{args[0]} failed: {done.stdout[-1000:]} {done.stderr[-1000:]}")
 
     def init(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
@@ -431,7 +436,7 @@ class ThrowawayPostgres:
     def start(self) -> None:
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+            "-c fsync=off -c max_connections=200"
         )
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.directory / "log"), "-o", options,
@@ -496,6 +501,17 @@ async def timed(
     except ValueError:
         body = response.text
     return Outcome(kind, started, time.monotonic() - started, response.status_code, body)
+
+
+def api_client(base_url: str, *, timeout: float = 60.0) -> httpx.AsyncClient:
+    """An HTTP client for a meetbook server.
+
+    Idle connections are dropped after 1 s, before uvicorn closes them (5 s): a request
+    sent on a connection the server is closing at that moment fails without an answer,
+    which would be the harness's fault, not the server's.
+    """
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=1.0)
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
 
 
 def is_envelope(body: Any, status: int) -> bool:

@@ -24,6 +24,7 @@ from tests.reliability.conftest import fresh_database
 from tests.reliability.harness import (
     Person,
     Server,
+    api_client,
     expected_recipients,
     is_envelope,
     query,
@@ -55,8 +56,7 @@ async def served(
         server.start()
         try:
             await server.wait_ready()
-            limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-            async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+            async with api_client(server.url) as http:
                 yield Served(backend, url, server, http)
         finally:
             server.stop()

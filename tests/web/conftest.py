@@ -13,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.accounts import service as accounts
 from meetbook.app import create_app
@@ -70,7 +71,8 @@ class World:
             return meeting.id
 
     async def stored(self, meeting_id: int) -> Meeting:
-        async with self.app.state.sessionmaker() as session:
+        sessionmaker: async_sessionmaker[AsyncSession] = self.app.state.sessionmaker
+        async with sessionmaker() as session:
             meeting = await session.get(Meeting, meeting_id)
             assert meeting is not None
             return meeting

@@ -11,10 +11,6 @@ import httpx
 from .conftest import World, csrf_of, sign_in
 
 
-def _flash_and_page(response: httpx.Response) -> str:
-    return response.text
-
-
 async def test_confirm_moves_the_request_to_upcoming(
     client: httpx.AsyncClient, world: World
 ) -> None:

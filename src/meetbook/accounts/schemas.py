@@ -27,6 +27,13 @@ class TokenRequest(BaseModel):
             raise ValueError("must be a string")
         return value
 
+    @field_validator("email", "name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        # Both reach the database; PostgreSQL refuses NUL (that was a 503) and a token's
+        # name is shown on the settings page.
+        return None if value is None else _no_control_chars(value)
+
 
 class TokenOut(BaseModel):
     token: str

@@ -22,11 +22,16 @@ router = APIRouter(prefix="/api/v3/meeting", tags=["meetings"])
 
 REQUIRED_FIELDS = ("user_id", "team_id", "date")
 REQUIRED_MESSAGE = "user_id, team_id, and date are required"
+_ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+# Every status a route of /api/v3 can answer with, each in the error envelope. Routes
+# pass this whole dict (or a subset that always keeps 500 and 503, which any route can
+# return when the database or the code fails).
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": text,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+    status: {"description": text, "content": _ERROR_CONTENT}
     for status, text in {
         400: "Invalid input",
         401: "Missing or invalid token",
@@ -37,8 +42,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         415: "Body is not JSON",
         422: "Idempotency-Key reused with another body",
         429: "Too many requests",
+        500: "Unexpected server error; nothing was changed",
+        503: "Database unavailable; try again shortly",
     }.items()
 }
+ERRORS[401]["headers"] = {
+    "WWW-Authenticate": {
+        "description": "Always `Bearer`.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+ERRORS[429]["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": True}}
+ERRORS[503]["headers"] = {"Retry-After": _RETRY_AFTER}
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -61,7 +77,16 @@ async def create_meeting(
     session: SessionDep,
     user: CurrentUser,
     now: Now,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes a retry safe: the same key and body within 24 hours "
+            "return the first response again.",
+            # Documented here, checked by _idempotency_key with the contract's message.
+            json_schema_extra={"minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Create a meeting request with another member of a team; the recipient is notified."""
     key = _idempotency_key(idempotency_key)
@@ -88,9 +113,8 @@ def _created(status_code: int, body: dict[str, Any]) -> JSONResponse:
 
 
 def _parse_statuses(value: str | None) -> tuple[Status, ...]:
-    if value is None or not value.strip():
-        return ()
-    names = [part.strip() for part in value.split(",") if part.strip()]
+    # Spaces only, as documented by _STATUS_LIST: "pending\t" is not a status.
+    names = [part.strip(" ") for part in (value or "").split(",") if part.strip(" ")]
     unknown = [name for name in names if name not in STATUSES]
     if unknown:
         raise BadRequest(f"Unknown status {unknown[0][:40]!r}; use any of {', '.join(STATUSES)}.")
@@ -101,14 +125,19 @@ def _parse_bound(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
     text = value.strip()
-    if text.lstrip("-").isdigit() and len(text) <= 12:
+    invalid = BadRequest(
+        f"{name} must be an ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
+    )
+    # ASCII only: "²".isdigit() is true but int("²") raises (this was a 500).
+    if text.lstrip("-").isdigit() and text.isascii():
+        if len(text.lstrip("-")) > 12:
+            # Milliseconds, most likely; fromisoformat would read 13 digits as a date.
+            raise invalid
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise BadRequest(
-            f"{name} must be an ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
-        ) from None
+        raise invalid from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
@@ -119,6 +148,12 @@ def _cursor(value: str | None, order: str) -> tuple[int, int] | None:
 
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100).")]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=200, description="Opaque: the next_cursor of the previous page."),
+]
+# Documents what _parse_statuses accepts: known names separated by commas and spaces.
+_STATUS_LIST = rf"^[ ,]*(({'|'.join(STATUSES)})[ ,]*)*$"
 
 
 @router.get("/pending", response_model=MeetingPage, responses=ERRORS)
@@ -128,7 +163,7 @@ async def pending_meetings(
     now: Now,
     team_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
     limit: Limit = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Requests waiting for your answer, soonest first."""
     page, next_cursor = await queries.pending_for_recipient(
@@ -143,15 +178,34 @@ async def list_meetings(
     user: CurrentUser,
     now: Now,
     status: Annotated[
-        str | None, Query(max_length=200, description="Comma-separated statuses.")
+        str | None,
+        Query(
+            max_length=200,
+            description=f"Comma-separated statuses, any of: {', '.join(STATUSES)}.",
+            json_schema_extra={"pattern": _STATUS_LIST},
+        ),
     ] = None,
     team_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
-    role: Annotated[str | None, Query(max_length=20, description="requester or recipient")] = None,
+    role: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="Only meetings you requested, or only those you received.",
+            json_schema_extra={"enum": ["requester", "recipient"]},
+        ),
+    ] = None,
     from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
     to: Annotated[str | None, Query(max_length=64)] = None,
-    order: Annotated[str, Query(max_length=10, description="asc or desc by start time")] = "asc",
+    order: Annotated[
+        str,
+        Query(
+            max_length=10,
+            description="By start time.",
+            json_schema_extra={"enum": ["asc", "desc"]},
+        ),
+    ] = "asc",
     limit: Limit = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Meetings you requested or received, filtered and paginated by start time."""
     if role not in (None, "", "requester", "recipient"):

@@ -87,6 +87,10 @@ def decode_cursor(cursor: str, order: Order) -> tuple[int, int]:
         raise invalid
     if isinstance(start, bool) or isinstance(meeting_id, bool):
         raise invalid
+    # JSON integers have no size limit; past a BIGINT the database refuses the query
+    # (a 500 on SQLite, a "database unavailable" 503 on PostgreSQL).
+    if not (-(2**63) <= start < 2**63 and -(2**63) <= meeting_id < 2**63):
+        raise invalid
     return start, meeting_id
 
 

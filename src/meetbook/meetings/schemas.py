@@ -81,6 +81,12 @@ class ReasonBody(BaseModel):
     def _text_or_null(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ValueError("must be a string")
+        # Line breaks and tabs are text; other control characters are not, and PostgreSQL
+        # refuses NUL outright (that was a 503 "database unavailable").
+        if isinstance(value, str) and any(
+            (ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value
+        ):
+            raise ValueError("must not contain control characters")
         return value.strip() or None if isinstance(value, str) else None
 
 

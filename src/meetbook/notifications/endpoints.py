@@ -45,7 +45,8 @@ MAILBOX_PAGE_SIZE = 50
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: ERRORS[status] for status in statuses}
+    # Any route may fail with 500 or find the database down (503).
+    return {status: ERRORS[status] for status in (*statuses, 500, 503)}
 
 
 def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def _parse_device(data: dict[str, Any]) -> FcmDevice | WebPushDevice:
     "/api/v3/devices",
     status_code=201,
     response_model=DeviceOut,
-    responses=_errors(400, 401, 413, 415, 429),
+    responses=_errors(400, 401, 409, 413, 415, 429),
     openapi_extra=_inline_refs(json_body_schema(DeviceRegistration)),
     tags=["devices"],
 )

@@ -1,11 +1,13 @@
 """The outbox worker: claims due notifications with a lease, delivers them, records the outcome.
 
-Claiming: one UPDATE ... RETURNING sets a lease on a batch of due rows. On PostgreSQL the
-inner SELECT uses FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint batches
-without waiting on each other; on SQLite every transaction is BEGIN IMMEDIATE, which makes
-the claim a single serialized writer. A row whose lease runs out (its worker was killed)
-is due again, so nothing is lost; its Message-ID is stable, so a redelivery is
-recognisable. Retries back off exponentially with jitter and honour Retry-After.
+Claiming: in one transaction, a SELECT picks a batch of due rows and an UPDATE sets their
+lease. On PostgreSQL the SELECT uses FOR UPDATE SKIP LOCKED, so concurrent workers take
+disjoint batches without waiting on each other; on SQLite every transaction is BEGIN
+IMMEDIATE, which makes the claim a single serialized writer. A row whose lease runs out
+(its worker was killed) is due again, so nothing is lost; its Message-ID is stable, so a
+redelivery is recognisable. Retries back off exponentially with jitter and honour
+Retry-After. On SIGTERM the sends under way finish and the rest of the batch is handed
+back unsent.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ def providers_from_settings(
     else:
         email = DevMailbox(sessionmaker)
     providers = Providers(email=email)
+    if isinstance(email, SmtpSender):
+        providers.closers.append(email.aclose)  # QUIT the connections kept for reuse
     if settings.fcm_credentials:
         http = httpx.AsyncClient(timeout=10.0)
         providers.fcm = FcmClient(settings.fcm_credentials, http, endpoint=settings.fcm_endpoint)
@@ -103,6 +107,16 @@ class RetryPolicy:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.cap_seconds))
         return float(delay)
+
+
+@dataclass(eq=False)
+class _Outcome:
+    """A delivery's result, waiting to be written (see OutboxWorker._record)."""
+
+    notification_id: int
+    values: dict[str, Any]
+    drop_device: int | None
+    written: bool = False
 
 
 @dataclass
@@ -146,6 +160,8 @@ class OutboxWorker:
         # send per slot, not for the rest of the batch.
         self._stop = asyncio.Event()
         self._unstarted: set[int] = set()
+        self._outcomes: list[_Outcome] = []
+        self._writing = asyncio.Lock()
 
     @property
     def _postgres(self) -> bool:
@@ -230,19 +246,26 @@ class OutboxWorker:
         )
         if self._postgres:
             candidates = candidates.with_for_update(skip_locked=True)
-        statement = (
-            update(Notification)
-            .where(Notification.id.in_(candidates.scalar_subquery()), due)
-            .values(
-                lease_owner=self.name,
-                lease_expires_at=now + self.lease,
-                attempts=Notification.attempts + 1,
-            )
-            .returning(Notification.id)
-            .execution_options(synchronize_session=False)
-        )
+        # Two statements, not `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP
+        # LOCKED)`: PostgreSQL may run that as a nested-loop semi-join that rescans the
+        # subquery for every outer row, and each rescan skips the rows this statement has
+        # already updated and locks the next n, so the "batch" became every due row.
         async with self.sessionmaker() as session, session.begin():
-            return list((await session.scalars(statement)).all())
+            ids = list((await session.scalars(candidates)).all())
+            if not ids:
+                return []
+            claimed = await session.scalars(
+                update(Notification)
+                .where(Notification.id.in_(ids), due)
+                .values(
+                    lease_owner=self.name,
+                    lease_expires_at=now + self.lease,
+                    attempts=Notification.attempts + 1,
+                )
+                .returning(Notification.id)
+                .execution_options(synchronize_session=False)
+            )
+            return list(claimed.all())
 
     async def _load(self, ids: Sequence[int]) -> list[_Job]:
         async with self.sessionmaker() as session:
@@ -390,20 +413,48 @@ class OutboxWorker:
     async def _record(
         self, row: Notification, *, drop_device: int | None = None, **values: Any
     ) -> None:
-        """Write the outcome, only while this worker still holds the lease."""
+        """Write the outcome, only while this worker still holds the lease.
+
+        Outcomes are group-committed: whoever takes the write lock writes every outcome
+        queued so far in one transaction, so concurrent deliveries share a commit instead
+        of queueing for SQLite's single writer (or a pool connection) one by one. An
+        outcome is written before its delivery's `_record` returns.
+        """
+        outcome = _Outcome(row.id, values, drop_device)
+        self._outcomes.append(outcome)
+        async with self._writing:
+            if outcome.written:  # carried by another delivery's transaction
+                return
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self._write_outcomes(batch)
+            except BaseException:
+                self._outcomes[:0] = batch  # unwritten: the next writer tries them again
+                raise
+            for item in batch:
+                item.written = True
+
+    async def _write_outcomes(self, batch: Sequence[_Outcome]) -> None:
         async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(Notification)
-                .where(Notification.id == row.id, Notification.lease_owner == self.name)
-                .values(lease_owner=None, lease_expires_at=None, **values)
-                .execution_options(synchronize_session=False)
-            )
-            if drop_device is not None:
-                await session.execute(delete(Device).where(Device.id == drop_device))
-                log.info(
-                    "device.removed",
-                    extra={"device_id": drop_device, "reason": values.get("last_error")},
+            for outcome in batch:
+                await session.execute(
+                    update(Notification)
+                    .where(
+                        Notification.id == outcome.notification_id,
+                        Notification.lease_owner == self.name,
+                    )
+                    .values(lease_owner=None, lease_expires_at=None, **outcome.values)
+                    .execution_options(synchronize_session=False)
                 )
+                if outcome.drop_device is not None:
+                    await session.execute(delete(Device).where(Device.id == outcome.drop_device))
+                    log.info(
+                        "device.removed",
+                        extra={
+                            "device_id": outcome.drop_device,
+                            "reason": outcome.values.get("last_error"),
+                        },
+                    )
 
     async def _release_leases(self) -> None:
         """On shutdown, hand unfinished rows back so another worker takes them at once."""

@@ -240,9 +240,14 @@ async def meetings_page(
         except BadRequest:
             message = "This page link is no longer valid; start from the first page."
             return error_page(request, 400, message, viewer)
-    page, next_cursor = await queries.list_meetings(
-        session, viewer.user.id, replace(current.query, after=after), now
-    )
+    if current.slug == "pending-meeting":  # the API's /meeting/pending, as the email promises
+        page, next_cursor = await queries.pending_for_recipient(
+            session, viewer.user.id, None, PAGE_SIZE, after, now
+        )
+    else:
+        page, next_cursor = await queries.list_meetings(
+            session, viewer.user.id, replace(current.query, after=after), now
+        )
     counts = {
         slug: await _count(session, viewer, TABS_BY_SLUG[slug], now)
         for slug in ("pending-meeting", "sent")
