@@ -42,6 +42,9 @@ class Explained:
 class ExplainReport:
     backend: str
     items: list[Explained] = field(default_factory=list)
+    # Statements each path sends (duplicates included), before BEGIN/COMMIT and the
+    # pool's pre-ping; every API route also sends the token lookup first.
+    statement_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def hot_full_scans(self) -> list[Explained]:
@@ -145,12 +148,14 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
         meeting_id, user_id = data.sample_meetings[0]
         user = await session.get(User, user_id)
         assert user is not None
+        captured.clear()  # the route has the user already (from the token lookup)
         meeting = await service.meeting_for_participant(session, meeting_id, user)
         return await queries.meetings_json(session, [meeting], now)
 
     async def create(session: AsyncSession) -> Any:
         requester = await session.get(User, normal)
         assert requester is not None
+        captured.clear()
         recipient = next(u for u in data.members[team] if u != normal)
         payload = MeetingCreate(
             user_id=recipient, team_id=team, date="2035-01-02T10:00:00Z", link=None
@@ -162,6 +167,7 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
         meeting_id, recipient = data.confirm_targets[-1]
         user = await session.get(User, recipient)
         assert user is not None
+        captured.clear()
         meeting = await service.confirm_meeting(session, meeting_id, user, now)
         return await queries.meetings_json(session, [meeting], now)
 
@@ -196,6 +202,7 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
             async with sessionmaker() as session:
                 await work(session)
                 await session.rollback()
+            report.statement_counts[label] = len(captured)
             statements = list(dict.fromkeys((s, _freeze(p)) for s, p in captured))
             for statement, params in statements:
                 if statement.strip().upper() in ("BEGIN", "COMMIT", "ROLLBACK", ";"):
@@ -235,6 +242,13 @@ def to_markdown(report: ExplainReport) -> str:
     )
     lines = [
         f"## {title}: {how} of every statement on the hot paths",
+        "",
+        "Statements per path (besides BEGIN, COMMIT and the pool's pre-ping; every API"
+        " route also runs the token lookup first):",
+        "",
+        "| path | statements |",
+        "|---|---|",
+        *(f"| {label} | {count} |" for label, count in report.statement_counts.items()),
         "",
         "| path | statement | full scan of a big table | execution |",
         "|---|---|---|---|",

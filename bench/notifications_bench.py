@@ -210,23 +210,37 @@ async def render_messages(worker: OutboxWorker, ids: list[int]) -> list[EmailMes
     ]
 
 
-async def raw_fresh_connections(messages: list[EmailMessage], port: int, concurrency: int) -> float:
-    """Messages per second with aiosmtplib.send (one connection each), `concurrency` at once."""
+@dataclass
+class Rate:
+    per_second: float
+    cpu_ms: float  # CPU of this process (sender and sink) per message: steadier than the rate
+
+
+async def measured(count: int, work: Awaitable[Any], seconds: float = 300) -> Rate:
+    """Run `work` (bounded) and turn its wall and CPU time into per-message figures."""
+    cpu, started = time.process_time(), time.perf_counter()
+    try:
+        async with asyncio.timeout(seconds):
+            await work
+    except TimeoutError:
+        raise SystemExit(f"gave up after {seconds:.0f} s") from None
+    elapsed = time.perf_counter() - started
+    return Rate(count / elapsed, (time.process_time() - cpu) / count * 1000)
+
+
+async def raw_fresh_connections(messages: list[EmailMessage], port: int, concurrency: int) -> None:
+    """aiosmtplib.send (one connection per message, as SmtpSender did), `concurrency` at once."""
     slots = asyncio.Semaphore(concurrency)
 
     async def send(message: EmailMessage) -> None:
         async with slots:
             await aiosmtplib.send(message, hostname="127.0.0.1", port=port, timeout=30)
 
-    started = time.perf_counter()
     await asyncio.gather(*(send(m) for m in messages))
-    return len(messages) / (time.perf_counter() - started)
 
 
-async def raw_reused_connections(
-    messages: list[EmailMessage], port: int, concurrency: int
-) -> float:
-    """Messages per second over `concurrency` connections kept open."""
+async def raw_reused_connections(messages: list[EmailMessage], port: int, concurrency: int) -> None:
+    """The messages over `concurrency` connections kept open."""
     queue: asyncio.Queue[EmailMessage] = asyncio.Queue()
     for message in messages:
         queue.put_nowait(message)
@@ -236,23 +250,18 @@ async def raw_reused_connections(
             while not queue.empty():
                 await smtp.send_message(queue.get_nowait())
 
-    started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return len(messages) / (time.perf_counter() - started)
 
 
 # (b) the worker -------------------------------------------------------------------------------
 
 
-async def worker_rate(worker: OutboxWorker, ids: list[int], timeout: float) -> float:
-    """Rows per second from the first claim until every row of `ids` is sent."""
-    started = time.perf_counter()
-    await worker.drain(timeout=timeout)
-    elapsed = time.perf_counter() - started
+async def worker_delivery(worker: OutboxWorker, ids: list[int]) -> None:
+    """From the first claim until every row of `ids` is sent."""
+    await worker.drain(timeout=300)
     done = await sent_count(worker.sessionmaker, ids)
     if done != len(ids):
         raise RuntimeError(f"the worker sent {done} of {len(ids)} rows")
-    return len(ids) / elapsed
 
 
 # (c) create → accepted latency -----------------------------------------------------------------
@@ -421,7 +430,9 @@ async def _throughput(args: argparse.Namespace, url: str, sink: Sink, port: int)
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
     cast = await make_cast(sessionmaker)
-    fresh, reused, worker_rates = [], [], []
+    fresh: list[Rate] = []
+    reused: list[Rate] = []
+    delivered: list[Rate] = []
     try:
         for repetition in range(args.repeat):
             ids = await seed_outbox(sessionmaker, cast, args.count)
@@ -430,35 +441,39 @@ async def _throughput(args: argparse.Namespace, url: str, sink: Sink, port: int)
                 sessionmaker, Providers(email=sender), settings, concurrency=args.concurrency
             )
             messages = await render_messages(worker, ids)
-            fresh.append(
-                await _timed("raw", raw_fresh_connections(messages, port, args.concurrency), 300)
-            )
-            reused.append(
-                await _timed("raw", raw_reused_connections(messages, port, args.concurrency), 300)
-            )
-            worker_rates.append(await worker_rate(worker, ids, timeout=300))
+            n, c = len(messages), args.concurrency
+            fresh.append(await measured(n, raw_fresh_connections(messages, port, c)))
+            reused.append(await measured(n, raw_reused_connections(messages, port, c)))
+            delivered.append(await measured(n, worker_delivery(worker, ids)))
+            await sender.aclose()
             print(
-                f"  run {repetition + 1}: raw {fresh[-1]:7.1f}/s  raw reused {reused[-1]:7.1f}/s"
-                f"  worker {worker_rates[-1]:7.1f}/s",
+                f"  run {repetition + 1}: raw {fresh[-1].per_second:6.1f}/s"
+                f"  raw reused {reused[-1].per_second:6.1f}/s"
+                f"  worker {delivered[-1].per_second:6.1f}/s",
                 file=sys.stderr,
             )
     finally:
         await engine.dispose()
-    ratios = [w / f for w, f in zip(worker_rates, fresh, strict=True)]
+
+    def rate(runs: list[Rate]) -> str:
+        return (
+            f"{median([r.per_second for r in runs]):8.1f} {median([r.cpu_ms for r in runs]):8.2f}"
+        )
+
+    ratios = [b.per_second / a.per_second for a, b in zip(fresh, delivered, strict=True)]
+    cpu_ratios = [a.cpu_ms / b.cpu_ms for a, b in zip(fresh, delivered, strict=True)]
     print()
     print(
         f"Throughput: {args.count} emails, concurrency {args.concurrency}, backend {args.backend},"
         f" median of {args.repeat}"
     )
-    rows = [
-        ("(a) raw aiosmtplib, a connection per message", f"{median(fresh):8.1f} msg/s"),
-        ("    raw aiosmtplib, connections reused", f"{median(reused):8.1f} msg/s"),
-        ("(b) OutboxWorker, claim → all sent", f"{median(worker_rates):8.1f} msg/s"),
-        ("    b / a  (target ≥ 0.5)", f"{median(ratios):8.2f}"),
-        ("    b / a reused", f"{median(worker_rates) / median(reused):8.2f}"),
-    ]
-    for label, value in rows:
-        print(f"  {label:<48} {value}")
+    print(f"  {'':<46} {'msg/s':>8} {'CPU ms':>8}")
+    print(f"  {'(a) raw aiosmtplib, a connection per message':<46} {rate(fresh)}")
+    print(f"  {'    raw aiosmtplib, connections kept open':<46} {rate(reused)}")
+    print(f"  {'(b) OutboxWorker, claim → all sent':<46} {rate(delivered)}")
+    print(f"  {'    b / a by rate (target ≥ 0.5)':<46} {median(ratios):8.2f}")
+    print(f"  {'    b / a by CPU per message':<46} {median(cpu_ratios):8.2f}")
+    print("  (CPU ms: this process's CPU per message, sender and sink together)")
 
 
 async def _latency(
@@ -469,6 +484,14 @@ async def _latency(
     await engine.dispose()
     runs: list[LatencyRun] = []
     async with meetbook_serve(url, port, workdir, args.start_timeout) as base_url:
+        if args.warmup > 0:  # a fresh process's first requests are slow (imports, caches)
+            await _timed(
+                "warm-up",
+                latency_run(
+                    base_url, cast, sink, rate=args.rate, duration=args.warmup, settle=args.settle
+                ),
+                args.warmup + args.settle + 120,
+            )
         for repetition in range(args.repeat):
             result = await _timed(
                 "latency",
@@ -530,6 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=20.0, help="creates per second in (c)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds of load in (c)")
     parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of unmeasured load before (c)"
+    )
+    parser.add_argument(
         "--settle", type=float, default=30.0, help="seconds to wait for the last emails in (c)"
     )
     parser.add_argument(
@@ -555,6 +581,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--count must be 1..100000 and --concurrency 1..256")
     if not 1 <= args.repeat <= 20 or not 0 < args.rate <= 500 or not 0 < args.duration <= 300:
         raise SystemExit("--repeat must be 1..20, --rate 0..500 and --duration 0..300")
+    if not 0 <= args.warmup <= 60 or not 0 < args.settle <= 300:
+        raise SystemExit("--warmup must be 0..60 and --settle 0..300")
 
     async def bounded() -> None:
         await _timed("the benchmark", run(args), args.max_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -198,3 +199,73 @@ class RssSampler:
 
     def parent_rss(self) -> int:
         return rss_bytes(self.server.parent_pid())
+
+
+@dataclass
+class PgWaitSampler:
+    """Counts what the database's active sessions wait on, once a second (via psql).
+
+    `Lock:object` is the database-wide lock PostgreSQL takes to serialize the commits
+    of transactions that sent a NOTIFY; `IO:WALSync` is the commit's fsync; `CPU` is an
+    active session waiting on nothing.
+    """
+
+    database: str
+    interval: float = 1.0
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    QUERY = (
+        "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU'), count(*) "
+        "FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+        "AND pid <> pg_backend_pid() GROUP BY 1"
+    )
+
+    def __enter__(self) -> PgWaitSampler:
+        if shutil.which("psql"):
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                out = subprocess.run(
+                    [
+                        "psql",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        "postgres",
+                        "-d",
+                        self.database,
+                        "-AtF",
+                        "\t",
+                        "-c",
+                        self.QUERY,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                    check=False,
+                ).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            self.samples += 1
+            for line in out.splitlines():
+                event, _, count = line.rpartition("\t")
+                if event:
+                    self.counts[event] = self.counts.get(event, 0) + int(count)
+
+    def mean_waiting(self) -> dict[str, float]:
+        """Average number of sessions in each wait state per sample."""
+        return (
+            {k: round(v / self.samples, 2) for k, v in self.counts.items()} if self.samples else {}
+        )

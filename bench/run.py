@@ -35,6 +35,7 @@ import httpx
 from bench import explain, report
 from bench.generate_data import Dataset, Scale, generate
 from bench.procs import (
+    PgWaitSampler,
     RssSampler,
     Server,
     cpu_seconds,
@@ -54,7 +55,7 @@ DAY = 86400
 class Plan:
     meetings: int
     duration: float
-    warmup: float
+    warmup: float  # seconds of unrecorded load at the point's concurrency, before each point
     write_conns: list[int]
     confirm_conns: list[int]
     read_conns: list[int]
@@ -66,7 +67,7 @@ class Plan:
 QUICK = Plan(
     meetings=100_000,
     duration=4,
-    warmup=2,
+    warmup=1,
     write_conns=[8, 32],
     confirm_conns=[32],
     read_conns=[8],
@@ -77,8 +78,8 @@ QUICK = Plan(
 FULL = Plan(
     meetings=1_000_000,
     duration=10,
-    warmup=3,
-    write_conns=[1, 8, 32, 64],
+    warmup=2,
+    write_conns=[1, 8, 16, 32],
     confirm_conns=[8, 32],
     read_conns=[8],
     read_extra_conns=[32],
@@ -146,6 +147,7 @@ def write_data_files(folder: Path, data: Dataset, rng: random.Random) -> dict[st
         lines = [f"GET\t{make(u)}\t{data.tokens[u]}" for u in users]
         files[name] = _write_lines(folder / f"{name}.tsv", lines)
 
+    reads("me (auth floor)", lambda u: "/api/v3/me", readers)
     reads("pending", lambda u: "/api/v3/meeting/pending", readers)
     reads(
         "pending?team_id",
@@ -212,10 +214,24 @@ def measure(
     *,
     date_base: int,
     record: bool = True,
+    database: str | None = None,
 ) -> WrkResult:
+    if record and ctx.plan.warmup:
+        # Unrecorded warm-up at the same concurrency: the pools grow to it first.
+        measure(
+            ctx,
+            backend,
+            server,
+            route,
+            connections,
+            ctx.plan.warmup,
+            date_base=date_base,
+            record=False,
+        )
     api = server.api_pids()
     cpu0, pg0, busy0 = cpu_seconds(api), cpu_seconds(postgres_pids()), machine_busy()
-    with RssSampler(server) as sampler:
+    waits = PgWaitSampler(database or "")
+    with RssSampler(server) as sampler, waits if database and record else _Nothing():
         result = run_wrk(
             f"http://127.0.0.1:{server.port}",
             mode=route.mode,
@@ -245,6 +261,7 @@ def measure(
         "pg_cpu_ms_per_request": (pg1 - pg0) * 1000 / requests if backend == "postgresql" else None,
         "machine_busy": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
         "load_avg": os.getloadavg()[0],
+        "pg_waits": waits.mean_waiting(),
     }
     ctx.points.append(point)
     lat = result.latency_ms
@@ -254,9 +271,19 @@ def measure(
         f"  RSS {point['rss_max_bytes'] / report.MB:4.0f} MB"
         f"  cpu {point['app_cpu_ms_per_request']:.2f} ms/req  load {point['load_avg']:.1f}"
     )
+    if point["pg_waits"]:
+        ctx.log(f"    PostgreSQL sessions waiting (mean per sample): {point['pg_waits']}")
     if result.error_count and result.first_errors:
         ctx.log(f"    first error: {result.first_errors[0][:200]}")
     return result
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
 
 
 # One backend -----------------------------------------------------------------------------
@@ -383,6 +410,7 @@ def run_backend(ctx: Context, backend: str) -> None:
         read_routes = [
             Route(name, files[name], "requests", "-", "meetbook")
             for name in (
+                "me (auth floor)",
                 "pending",
                 "pending?team_id",
                 "list",
@@ -397,55 +425,37 @@ def run_backend(ctx: Context, backend: str) -> None:
             )
         ]
         by_name = {"meetbook": meetbook, "ceiling": ceiling}
-        # Warm-up: every pool connection prepares its statements; not recorded.
-        for route in (*write_routes.values(), read_routes[2]):
+        database = url.rsplit("/", 1)[1] if backend == "postgresql" else None
+
+        def point(route: Route, connections: int, *, record: bool = True) -> None:
             measure(
                 ctx,
                 backend,
                 by_name[route.server],
                 route,
-                8,
-                plan.warmup,
+                connections,
+                plan.duration if record else max(2.0, plan.warmup),
                 date_base=date_base,
-                record=False,
+                record=record,
+                database=database,
             )
+
+        # Warm-up: the pools open and every connection prepares its statements.
+        for route in (*write_routes.values(), read_routes[2]):
+            point(route, 8, record=False)
         for _ in range(plan.repeats):
             for connections in plan.write_conns:
-                for name in ("ceiling", "create"):
-                    route = write_routes[name]
-                    measure(
-                        ctx,
-                        backend,
-                        by_name[route.server],
-                        route,
-                        connections,
-                        plan.duration,
-                        date_base=date_base,
-                    )
+                # The ceiling and create alternate, so both see the same background noise.
+                point(write_routes["ceiling"], connections)
+                point(write_routes["create"], connections)
                 if connections in plan.confirm_conns:
-                    measure(
-                        ctx,
-                        backend,
-                        meetbook,
-                        write_routes["confirm"],
-                        connections,
-                        plan.duration,
-                        date_base=date_base,
-                    )
+                    point(write_routes["confirm"], connections)
             for route in read_routes:
                 conns = list(plan.read_conns)
                 if route.name in ("pending", "list"):
                     conns += plan.read_extra_conns
                 for connections in conns:
-                    measure(
-                        ctx,
-                        backend,
-                        meetbook,
-                        route,
-                        connections,
-                        plan.duration,
-                        date_base=date_base,
-                    )
+                    point(route, connections)
         if args.soak and backend == "postgresql":
             soak(ctx, backend, meetbook, write_routes["create"], date_base)
     finally:

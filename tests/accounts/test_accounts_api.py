@@ -69,3 +69,13 @@ async def test_teams_and_members(client, world: World) -> None:
     hidden = await client.get(f"/api/v3/teams/{team_id}/members", headers=outsider.auth)
     assert hidden.status_code == 404
     assert (await client.get("/api/v3/teams/424242/members", headers=a.auth)).status_code == 404
+
+
+async def test_token_use_is_recorded(client, world: World, sessionmaker) -> None:
+    person = await world.person()
+    assert (await client.get("/api/v3/me", headers=person.auth)).status_code == 200
+    async with sessionmaker() as session:
+        stored = await session.scalar(
+            select(ApiToken).where(ApiToken.token_hash == hash_token(person.token))
+        )
+    assert stored.last_used_at is not None

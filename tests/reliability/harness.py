@@ -32,7 +32,7 @@ import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SmtpServer
 from aiosmtpd.smtp import Envelope, Session
-from sqlalchemy import text
+from sqlalchemy import Executable, text
 
 from meetbook.accounts import service as accounts
 from meetbook.auth.tokens import issue_token
@@ -280,12 +280,14 @@ async def seed_team(
     return team_id, people
 
 
-async def query(database_url: str, sql: str, **params: Any) -> list[Any]:
-    """Rows of one SQL query, read by this (test) process directly."""
+async def query(database_url: str, sql: str | Executable, **params: Any) -> list[Any]:
+    """Rows of one statement (SQL text or Core), run by this process directly and committed."""
     engine = create_engine(Settings(database_url=database_url, secret_key=SECRET_KEY))
+    statement = text(sql) if isinstance(sql, str) else sql
     try:
-        async with engine.connect() as connection:
-            return list((await connection.execute(text(sql), params)).all())
+        async with engine.begin() as connection:
+            result = await connection.execute(statement, params)
+            return list(result.all()) if result.returns_rows else []
     finally:
         await engine.dispose()
 
@@ -422,9 +424,7 @@ class ThrowawayPostgres:
         command = [str(PG_BIN / args[0]), *args[1:]]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {done.stdout[-1000:]} {done.stderr[-1000:]}")
 

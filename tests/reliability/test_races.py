@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -166,9 +165,7 @@ async def test_thirty_creates_and_confirms_never_double_book_one_person(served: 
             assert is_envelope(created.json(), 409)
             return created.status_code, None, 0
         meeting_id = created.json()["id"]
-        confirmed = await served.http.post(
-            f"/api/v3/meeting/{meeting_id}/confirm", headers=to.auth
-        )
+        confirmed = await served.http.post(f"/api/v3/meeting/{meeting_id}/confirm", headers=to.auth)
         assert confirmed.status_code in (200, 409), confirmed.text
         if confirmed.status_code == 409:
             assert is_envelope(confirmed.json(), 409)

@@ -132,7 +132,9 @@ async def test_smtp_outage_of_every_kind_loses_nothing(
             ("refuse", 2.0),
         ):
             sender.phase = phase
-            handler.mode = "hang" if phase == "hang" else "refuse" if phase == "refuse" else "accept"
+            handler.mode = (
+                "hang" if phase == "hang" else "refuse" if phase == "refuse" else "accept"
+            )
             sender.port = {"silent": silent_port, "closed": closed_port}.get(phase, controller.port)
             await asyncio.sleep(seconds)
         stop_load.set()
@@ -142,9 +144,7 @@ async def test_smtp_outage_of_every_kind_loses_nothing(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             async with sessionmaker() as session:
-                statuses = Counter(
-                    (await session.scalars(select(Notification.status))).all()
-                )
+                statuses = Counter((await session.scalars(select(Notification.status))).all())
             if statuses and set(statuses) == {"sent"}:
                 break
             await asyncio.sleep(0.2)

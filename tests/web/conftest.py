@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,7 +20,6 @@ from meetbook.app import create_app
 from meetbook.config import Settings
 from meetbook.meetings import service as meetings
 from meetbook.meetings.schemas import MeetingCreate
-from meetbook.migrate import upgrade_async
 from meetbook.models import Meeting, User
 
 PASSWORD = "correct horse battery staple"
@@ -78,18 +77,28 @@ class World:
             return meeting
 
 
-def settings_for(tmp: Path, base_url: str = "http://testserver") -> Settings:
+SECRET_KEY = "test-secret-key-for-the-web-page"
+
+
+def sqlite_settings(tmp: Path, base_url: str = "http://testserver", **extra: Any) -> Settings:
+    """Settings for an app of a test's own, on a new SQLite file (migrate it first)."""
     return Settings(
         database_url=f"sqlite+aiosqlite:///{tmp / 'web.db'}",
         base_url=base_url,
-        secret_key="test-secret-key-for-the-web-page",
+        secret_key=SECRET_KEY,
+        **extra,
     )
 
 
 @pytest_asyncio.fixture(scope="module")
-async def app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[FastAPI]:
-    settings = settings_for(tmp_path_factory.mktemp("web"))
-    await upgrade_async(settings.database_url)
+async def app(database_url: str) -> AsyncIterator[FastAPI]:
+    """One app per module and backend (the shared `database_url`: SQLite and PostgreSQL).
+
+    Every test makes its own people, so the app (and its engine) can outlive a test.
+    """
+    settings = Settings(
+        database_url=database_url, base_url="http://testserver", secret_key=SECRET_KEY
+    )
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application

@@ -9,7 +9,7 @@ from meetbook.app import create_app
 from meetbook.migrate import upgrade_async
 from meetbook.web.session import safe_next
 
-from .conftest import PASSWORD, World, csrf_of, settings_for, sign_in
+from .conftest import PASSWORD, World, csrf_of, sign_in, sqlite_settings
 
 
 async def test_a_signed_out_visit_goes_to_login_and_back(
@@ -62,7 +62,9 @@ async def test_the_session_cookie_is_httponly_and_samesite_lax(
 async def test_the_session_cookie_is_secure_when_the_base_url_is_https(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    settings = settings_for(tmp_path_factory.mktemp("https"), base_url="https://meet.example.test")
+    settings = sqlite_settings(
+        tmp_path_factory.mktemp("https"), base_url="https://meet.example.test"
+    )
     await upgrade_async(settings.database_url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -333,3 +333,27 @@ async def test_someone_without_a_team_is_told_what_to_do(
     await sign_in(client, await world.person())
     page = await client.get("/meetings/new")
     assert "You are not in a team yet" in page.text
+
+
+async def test_with_several_teams_the_team_is_chosen_first(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person()
+    ben = await world.person("Ben Carter", "America/New_York")
+    cleo = await world.person("Cleo Diaz", "Europe/Madrid")
+    design = await world.team(ana, ben, name="Design")
+    sales = await world.team(ana, cleo, name="Sales")
+    await sign_in(client, ana)
+    start = await client.get("/meetings/new")
+    assert '<select id="team" name="team">' in start.text
+    assert "Choose a team" in start.text
+    assert 'id="user_id"' not in start.text  # no members before a team is chosen
+    assert "Show members" in start.text  # the no-JavaScript way on
+    chosen = await client.get(f"/meetings/new?team={sales}")
+    assert f'<option value="{sales}" selected>' in chosen.text
+    assert "Cleo Diaz — Europe/Madrid" in chosen.text
+    assert "Ben Carter" not in chosen.text
+    other = await client.get(f"/meetings/new?team={design}")
+    assert "Ben Carter — America/New_York" in other.text
+    foreign = await client.get("/meetings/new?team=999999")
+    assert 'id="user_id"' not in foreign.text

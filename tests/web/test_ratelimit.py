@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
 from meetbook.ratelimit import RateLimiter, retry_after_header
 
 
@@ -35,3 +42,27 @@ async def test_an_unreachable_storage_lets_requests_through() -> None:
 def test_retry_after_rounds_up() -> None:
     assert retry_after_header(0.2) == "1"
     assert retry_after_header(59.01) == "60"
+
+
+REDIS_URL = os.environ.get("MEETBOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 1):
+            return True
+    except OSError:
+        return False
+
+
+async def test_redis_storage_is_shared_between_limiters() -> None:
+    if not _redis_answers(REDIS_URL):
+        pytest.skip(f"Redis does not answer at {REDIS_URL}")
+    first, second = RateLimiter(REDIS_URL), RateLimiter(REDIS_URL)
+    key = secrets.token_hex(8)  # a fresh counter, whatever the database holds
+    assert await first.hit("2/minute", "test", key) is None
+    assert await second.hit("2/minute", "test", key) is None
+    wait = await first.hit("2/minute", "test", key)
+    assert wait is not None and wait <= 60
+    await first.clear("2/minute", "test", key)

@@ -12,11 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from meetbook.app import create_app
-from meetbook.config import Settings
 from meetbook.migrate import upgrade_async
 from meetbook.models import Device
 
-from .conftest import World, settings_for, sign_in
+from .conftest import World, sign_in, sqlite_settings
 
 
 async def test_save_name_and_timezone(client: httpx.AsyncClient, world: World) -> None:
@@ -113,12 +112,8 @@ def vapid_pem(tmp_path: Path) -> Path:
 
 
 async def test_push_opt_in_registers_the_browser(tmp_path: Path, vapid_pem: Path) -> None:
-    settings = Settings(
-        **{
-            **settings_for(tmp_path).model_dump(),
-            "vapid_private_key": vapid_pem,
-            "vapid_subject": "mailto:ops@example.com",
-        }
+    settings = sqlite_settings(
+        tmp_path, vapid_private_key=vapid_pem, vapid_subject="mailto:ops@example.com"
     )
     await upgrade_async(settings.database_url)
     app = create_app(settings)

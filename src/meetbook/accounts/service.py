@@ -13,6 +13,11 @@ from meetbook.models import Team, TeamMember, User
 ROLES = ("member", "admin")
 
 
+def _has_control_characters(text: str) -> bool:
+    # A CR/LF in a name could start a new mail header; NUL cannot even be stored.
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
 def normalize_email(email: str) -> str:
     return email.strip().lower()
 
@@ -34,7 +39,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     email = normalize_email(email)
     # No stored address has control characters, and PostgreSQL cannot even compare NUL:
     # such an email is simply unknown (the dummy verify below keeps the timing).
-    known = not any(ord(c) < 32 or ord(c) == 127 for c in email)
+    known = not _has_control_characters(email)
     user = await session.scalar(select(User).where(User.email == email)) if known else None
     if not verify_password(password, user.password_hash if user else None):
         return None
@@ -45,7 +50,7 @@ async def create_user(
     session: AsyncSession, *, name: str, email: str, timezone: str | None, password: str | None
 ) -> User:
     name = name.strip()
-    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+    if not name or len(name) > 200 or _has_control_characters(name):
         raise BadRequest("name must be 1 to 200 characters without control characters.")
     user = User(
         name=name,
@@ -64,8 +69,8 @@ async def create_user(
 
 async def create_team(session: AsyncSession, name: str) -> Team:
     name = name.strip()
-    if not name or len(name) > 200:
-        raise BadRequest("name must be 1 to 200 characters.")
+    if not name or len(name) > 200 or _has_control_characters(name):
+        raise BadRequest("name must be 1 to 200 characters without control characters.")
     team = Team(name=name)
     session.add(team)
     await session.flush()

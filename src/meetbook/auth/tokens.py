@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from meetbook.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "mb_"
 MAX_TOKEN_LENGTH = 200
+LAST_USED_EVERY = timedelta(minutes=5)
 
 
 def hash_token(token: str) -> str:
@@ -45,7 +47,23 @@ async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiTo
     # The lookup is by digest; compare again in constant time as defence in depth.
     if not hmac.compare_digest(api_token.token_hash, digest):
         return None
+    await _note_use(session, api_token)
     return user, api_token
+
+
+async def _note_use(session: AsyncSession, api_token: ApiToken) -> None:
+    """Record when a token was last used, at most every few minutes.
+
+    Writing on every request would turn each read into a write (and, on SQLite, contend
+    for the one write lock) for a figure people only read to the nearest day.
+    """
+    now = utcnow()
+    if api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_EVERY:
+        return
+    await session.execute(
+        update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+    )
+    api_token.last_used_at = now
 
 
 async def revoke_token(session: AsyncSession, token_id: int, user_id: int) -> bool:
