@@ -179,7 +179,7 @@ def walk_deep_cursors(base_url: str, data: Dataset, folder: Path, ctx: Context) 
     horizon = int(time.time()) + int(data.scale.future_days * 0.8) * DAY
     started = time.perf_counter()
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        for user in data.heavy_users:
+        for user in data.heavy_users[:5]:
             headers = {"Authorization": f"Bearer {data.tokens[user]}"}
             cursor = None
             for _ in range(2000):
@@ -195,7 +195,7 @@ def walk_deep_cursors(base_url: str, data: Dataset, folder: Path, ctx: Context) 
                 query = urllib.parse.urlencode({"cursor": cursor})
                 lines.append(f"GET\t/api/v3/meeting/list?{query}\t{data.tokens[user]}")
     ctx.log(
-        f"  walked {pages} pages of 100 for {len(data.heavy_users)} heavy users "
+        f"  walked {pages} pages of 100 for {len(lines)} heavy users "
         f"in {time.perf_counter() - started:.0f} s"
     )
     return _write_lines(folder / "list heavy deep.tsv", lines)
@@ -292,7 +292,7 @@ class _Nothing:
 async def _create_pg_database(admin_url: str) -> str:
     import asyncpg
 
-    name = f"meetbook_bench_{secrets.token_hex(4)}"
+    name = f"meetbook_loadbench_{secrets.token_hex(4)}"
     conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')

@@ -57,7 +57,13 @@ async def _has_confirmed_overlap(
 ) -> int | None:
     """The first of `user_ids` that has a busy slot overlapping [start, end), if any."""
     query = select(BusySlot.user_id).where(
-        BusySlot.user_id.in_(user_ids), BusySlot.start_time < end, BusySlot.end_time > start
+        BusySlot.user_id.in_(user_ids),
+        BusySlot.start_time < end,
+        BusySlot.end_time > start,
+        # Implied by the line above, as every slot lasts MEETING_SECONDS, but this form
+        # bounds the (user_id, start_time) index range: without it the check read every
+        # busy slot the user ever had (thousands for a busy person's history).
+        BusySlot.start_time > start - MEETING_SECONDS,
     )
     if exclude is not None:
         query = query.where(BusySlot.meeting_id != exclude)

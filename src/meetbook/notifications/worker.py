@@ -538,7 +538,7 @@ def _notice(job: _Job) -> Notice:
 
 
 async def run_standalone(settings: Settings, *, concurrency: int) -> None:
-    """`meetbook worker`: run until SIGINT/SIGTERM, then finish or release in-flight work."""
+    """`meetbook worker` until SIGINT/SIGTERM: finish the sends under way, hand back the rest."""
     import signal
 
     from meetbook.db import create_engine, create_sessionmaker
