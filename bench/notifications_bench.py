@@ -25,6 +25,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -415,6 +416,11 @@ async def run(args: argparse.Namespace) -> None:
             await _throughput(args, url, handler, server.port)
             if not args.no_latency:
                 await _latency(args, url, handler, server.port, workdir)
+    except BaseException:
+        print(f"kept {workdir} (database, serve.log) for a look", file=sys.stderr)
+        raise
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     finally:
         server.stop()
 

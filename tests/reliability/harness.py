@@ -240,6 +240,17 @@ class Worker(MeetbookProcess):
     ) -> None:
         super().__init__(["worker"], meetbook_env(database_url, **settings), workdir, name)
 
+    async def wait_started(self, timeout: float = 90.0) -> None:
+        """Until this start has logged `worker.started` (its signal handlers are set)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            if '"worker.started"' in self.log_text().split(f"--- start {self.starts} ---")[-1]:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{self.name} not started after {timeout} s:\n{self.log_tail()}")
+
 
 # People --------------------------------------------------------------------------------
 
@@ -388,6 +399,82 @@ class SmtpSink(Controller):  # type: ignore[misc]
         # The readiness probe connects to self.port: learn the real one first when it was 0.
         self.port = self.server.sockets[0].getsockname()[1]
         super()._trigger_server()
+
+
+class FaultyProxy:
+    """A TCP proxy on 127.0.0.1 in front of `target_port` that can break like a server.
+
+    "pass" forwards both ways. "silent" accepts connections and forwards nothing, on new
+    and already open connections alike (a hung server or a black-holed network: only the
+    client's timeout ends it). "closed" stops listening and resets every open connection
+    (the server died). Clients that keep connections open between uses, as SmtpSender
+    does, meet the fault on those connections too. Runs in the caller's event loop.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.mode = "pass"
+        self._passing = asyncio.Event()
+        self._passing.set()
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def set_mode(self, mode: str) -> None:
+        if mode not in ("pass", "silent", "closed"):
+            raise ValueError(mode)
+        self.mode = mode
+        if mode == "pass":
+            if self._server is None:
+                await self.start()
+            self._passing.set()
+            return
+        self._passing.clear()
+        if mode == "closed":
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+    async def stop(self) -> None:
+        await self.set_mode("closed")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        upstream_writer: asyncio.StreamWriter | None = None
+        try:
+            # A silent server does not even answer the greeting.
+            await asyncio.wait_for(self._passing.wait(), timeout=120)
+            upstream_reader, upstream_writer = await asyncio.open_connection(
+                "127.0.0.1", self.target_port
+            )
+            self._writers.add(upstream_writer)
+            await asyncio.gather(
+                self._pump(reader, upstream_writer), self._pump(upstream_reader, writer)
+            )
+        except (OSError, TimeoutError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for end in (writer, upstream_writer):
+                if end is not None:
+                    self._writers.discard(end)
+                    end.transport.abort()
+
+    async def _pump(self, source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+        for _ in range(1_000_000):  # bounded; ends at EOF or a reset long before
+            data = await source.read(65536)
+            if not data:
+                break
+            await asyncio.wait_for(self._passing.wait(), timeout=120)
+            target.write(data)
+            await target.drain()
+        target.transport.abort()  # one side is gone: so is the other
 
 
 # A throwaway PostgreSQL cluster -----------------------------------------------------------

@@ -216,6 +216,7 @@ async def test_sigkill_of_api_and_worker_under_load_loses_nothing(
 
     # The killed workers' leases would run out after 120 s; stop the live worker cleanly
     # (it releases its own), then stand in for the clock on the dead ones' leases.
+    await d.worker.wait_started()
     assert d.worker.stop() == 0, d.worker.log_tail()
     leased = await query(
         d.database_url, "SELECT count(*) FROM notifications WHERE lease_owner IS NOT NULL"

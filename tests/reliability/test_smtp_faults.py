@@ -1,11 +1,13 @@
 """SMTP broken in every way while meetings keep changing: nothing lost, all delivered after.
 
 The outbox worker runs as `meetbook serve` runs it (OutboxWorker.run in the app's event
-loop) with a real SmtpSender over loopback, on both backends. The SMTP server goes
-through: accepting, hanging in DATA, a port that accepts TCP but never greets, a closed
-port, 451 to every message, accepting again, while the API keeps creating, confirming,
-rejecting and cancelling. The retry policy is shortened so that recovery is seconds,
-not the production half hour; the SMTP timeout is the one under test.
+loop) with a real SmtpSender over loopback, on both backends, through a TCP proxy in
+front of an aiosmtpd sink. The SMTP side goes through: accepting, hanging in DATA,
+silent (TCP accepted, nothing ever answered, on open connections too), down (not
+listening, open connections reset), 451 to every message, accepting again, while the
+API keeps creating, confirming, rejecting and cancelling. The retry policy is shortened
+so that recovery takes seconds, not the production half hour; the SMTP timeout is the
+one under test.
 """
 
 from __future__ import annotations
@@ -13,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
@@ -28,7 +28,13 @@ from meetbook.models import Notification, User
 from meetbook.notifications.smtp import SmtpSender
 from meetbook.notifications.worker import OutboxWorker, Providers, RetryPolicy
 from tests.conftest import World, create_meeting, future
-from tests.reliability.harness import MESSAGE_ID, MessageIdSink, SmtpSink, expected_recipients
+from tests.reliability.harness import (
+    MESSAGE_ID,
+    FaultyProxy,
+    MessageIdSink,
+    SmtpSink,
+    expected_recipients,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -57,36 +63,21 @@ class TimedSender(SmtpSender):
             self.sends.append((phase, time.monotonic() - started, outcome))
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Accepts TCP connections (the kernel's backlog) and never says a word."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """Bound, not listening: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-
-
 async def test_smtp_outage_of_every_kind_loses_nothing(
     app: Any,
     client: httpx.AsyncClient,
     world: World,
     clock: Any,
-    silent_port: int,
-    closed_port: int,
 ) -> None:
     handler = MessageIdSink()
     controller = SmtpSink(handler)
     controller.start()
+    proxy = FaultyProxy(controller.port)
+    await proxy.start()
     sessionmaker = app.state.sessionmaker
-    sender = TimedSender("127.0.0.1", controller.port, timeout=SMTP_TIMEOUT)
+    # Keeps up to 8 connections open between messages (the default), so the faults
+    # also hit connections opened while the server was fine.
+    sender = TimedSender("127.0.0.1", proxy.port, timeout=SMTP_TIMEOUT)
     worker = OutboxWorker(
         sessionmaker, Providers(email=sender), app.state.settings, retry=PATIENT, poll_seconds=0.1
     )
@@ -132,14 +123,13 @@ async def test_smtp_outage_of_every_kind_loses_nothing(
             ("refuse", 2.0),
         ):
             sender.phase = phase
-            handler.mode = (
-                "hang" if phase == "hang" else "refuse" if phase == "refuse" else "accept"
-            )
-            sender.port = {"silent": silent_port, "closed": closed_port}.get(phase, controller.port)
+            handler.mode = phase if phase in ("hang", "refuse") else "accept"
+            await proxy.set_mode(phase if phase in ("silent", "closed") else "pass")
             await asyncio.sleep(seconds)
         stop_load.set()
         await asyncio.wait_for(loading, timeout=60)
-        sender.phase, handler.mode, sender.port = "recovered", "accept", controller.port
+        sender.phase, handler.mode = "recovered", "accept"
+        await proxy.set_mode("pass")
         # Everything written so far gets delivered, within a bound.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -157,6 +147,7 @@ async def test_smtp_outage_of_every_kind_loses_nothing(
             with contextlib.suppress(asyncio.CancelledError):
                 await loading
         handler.mode = "accept"
+        await proxy.stop()
         controller.stop()
 
     assert set(statuses) == {"sent"}, statuses

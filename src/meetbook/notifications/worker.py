@@ -138,7 +138,7 @@ class OutboxWorker:
         settings: Settings,
         *,
         concurrency: int = 4,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         lease_seconds: float = 120.0,
         poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
@@ -147,7 +147,9 @@ class OutboxWorker:
         self.providers = providers
         self.settings = settings
         self.concurrency = concurrency
-        self.batch_size = batch_size
+        # A batch must finish well inside its lease even against a hung SMTP server:
+        # 4 rows per sending slot × the SMTP timeout (15 s) stays under half of 120 s.
+        self.batch_size = batch_size or 4 * concurrency
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.retry = retry or RetryPolicy()
