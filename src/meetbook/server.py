@@ -51,6 +51,13 @@ def serve(
     settings: Settings, *, host: str, port: int, workers: int, run_worker: bool, demo: bool
 ) -> None:
     configure_logging(settings.log_level)
+    if "base_url" not in settings.model_fields_set:
+        # Unset, the public address is where this server listens, so the links in emails
+        # and the printed URL work for `serve --port 9000` too.
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
+        settings = settings.model_copy(update={"base_url": f"http://{shown_host}:{port}"})
+        os.environ["MEETBOOK_BASE_URL"] = settings.base_url
     upgrade(settings.database_url)
     if demo:
         print(asyncio.run(_demo(settings)), flush=True)
