@@ -78,6 +78,7 @@ class SoakReport:
     mismatches: list[str] = field(default_factory=list)
     exit_status: int | None = None
     shutdown_complete: int = 0  # API processes that logged a clean shutdown
+    logged_sent: int = 0  # `notification.sent` lines in the server's JSON log
 
     @property
     def five_xx(self) -> int:
@@ -117,7 +118,8 @@ class SoakReport:
             f"  meetings {len(self.meetings)} {dict(statuses)}; notifications "
             f"{self.notifications}, emails at the sink {self.deliveries} "
             f"(duplicates {self.duplicates}), outbox drained {self.drain_seconds:.1f} s after "
-            f"the load; mismatched meetings {len(self.mismatches)}"
+            f"the load; mismatched meetings {len(self.mismatches)}; "
+            f"notification.sent log lines {self.logged_sent}"
         )
         for pid, series in self.rss.items():
             values = " ".join(f"{t:.0f}s:{kib / 1024:.1f}" for t, kib in series)
@@ -305,7 +307,9 @@ async def run_soak(
         exit_status = server.stop()
         controller.stop()
     report.exit_status = exit_status
-    report.shutdown_complete = server.log_text().count("Application shutdown complete")
+    log = server.log_text()
+    report.shutdown_complete = log.count("Application shutdown complete")
+    report.logged_sent = log.count('"event": "notification.sent"')
     return report
 
 

@@ -30,8 +30,14 @@ class WrkResult:
     first_errors: list[str] = field(default_factory=list)
 
     @property
+    def ok(self) -> int:
+        """Responses with a 2xx or 3xx status: the requests that did what was asked."""
+        return sum(n for code, n in self.statuses.items() if code[:1] in ("2", "3"))
+
+    @property
     def rps(self) -> float:
-        return self.requests / self.duration_s if self.duration_s else 0.0
+        """Successful requests per second (errors do not count as throughput)."""
+        return self.ok / self.duration_s if self.duration_s else 0.0
 
     @property
     def error_count(self) -> int:
@@ -40,6 +46,7 @@ class WrkResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "ok": self.ok,
             "duration_s": self.duration_s,
             "rps": self.rps,
             "errors": self.errors,

@@ -28,6 +28,9 @@ def app_from_environment() -> FastAPI:
     from meetbook.app import create_app
 
     settings = load_settings()
+    # With --workers N uvicorn spawns fresh interpreters that never ran serve(): without
+    # this, their JSON logs (every meeting.*, notification.*, request error) were lost.
+    configure_logging(settings.log_level)
     return create_app(settings, run_worker=os.environ.get(RUN_WORKER_ENV) == "1")
 
 

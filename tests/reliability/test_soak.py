@@ -43,5 +43,7 @@ async def test_mixed_load_soak_delivers_exactly_the_expected_emails(
     # the signal after it, so its status is -15; under --workers the supervisor's is 0).
     assert report.exit_status in (0, -15)
     assert report.shutdown_complete == (2 if backend == "postgres" else 1)
+    # Every API process logs as JSON, also those uvicorn spawns for --workers 2.
+    assert report.logged_sent == report.notifications
     for pid in report.rss:
         assert report.rss_growth_kib(pid) < RSS_GROWTH_BOUND_KIB, report.rss[pid]
