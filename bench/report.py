@@ -89,17 +89,30 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Throughput and p99 against concurrency, per backend, for the routes measured at
-    several concurrencies. Needs matplotlib (the `bench` extra)."""
+    """Throughput, p99 and API CPU per request against concurrency, per backend, for the
+    routes measured at several concurrencies. Needs matplotlib (the `bench` extra)."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import ScalarFormatter
     except ImportError:
         return None
     backends = sorted({r["backend"] for r in rows})
-    fig, axes = plt.subplots(2, len(backends), figsize=(6.5 * len(backends), 8), squeeze=False)
+    panels = (
+        ("throughput", "successful requests/s", lambda r: r["rps"], False),
+        ("p99 latency", "ms (log)", lambda r: r["latency_ms"]["p99"], True),
+        (
+            "API CPU per request",
+            "ms of API-process CPU",
+            lambda r: r["app_cpu_ms_per_request"],
+            False,
+        ),
+    )
+    fig, axes = plt.subplots(
+        len(panels), len(backends), figsize=(6.5 * len(backends), 11), squeeze=False
+    )
     for col, backend in enumerate(backends):
         mine = [r for r in rows if r["backend"] == backend]
         routes = sorted({r["route"] for r in mine})
@@ -108,29 +121,34 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path | None:
             for route in routes
             if len({r["connections"] for r in mine if r["route"] == route}) > 1
         ]
-        for route in swept:
-            series = sorted(
-                (r for r in mine if r["route"] == route), key=lambda r: r["connections"]
-            )
-            xs = [r["connections"] for r in series]
-            style = {"linestyle": "--", "color": "black"} if route == "ceiling" else {}
-            axes[0][col].plot(xs, [r["rps"] for r in series], marker="o", label=route, **style)
-            axes[1][col].plot(
-                xs, [r["latency_ms"]["p99"] for r in series], marker="o", label=route, **style
-            )
-        axes[0][col].set_title(f"{backend}: throughput")
-        axes[0][col].set_ylabel("requests/s")
-        axes[1][col].set_title(f"{backend}: p99 latency")
-        axes[1][col].set_ylabel("ms")
-        axes[1][col].set_yscale("log")
-        for ax in (axes[0][col], axes[1][col]):
+        xs_all = sorted({r["connections"] for r in mine if r["route"] in swept})
+        for row_index, (title, unit, value, log_y) in enumerate(panels):
+            ax = axes[row_index][col]
+            for route in swept:
+                series = sorted(
+                    (r for r in mine if r["route"] == route), key=lambda r: r["connections"]
+                )
+                style = {"linestyle": "--", "color": "black"} if route == "ceiling" else {}
+                ax.plot(
+                    [r["connections"] for r in series],
+                    [value(r) for r in series],
+                    marker="o",
+                    label=route,
+                    **style,
+                )
+            ax.set_title(f"{backend}: {title}")
+            ax.set_ylabel(unit)
+            if log_y:
+                ax.set_yscale("log")
             ax.set_xscale("log", base=2)
+            ax.set_xticks(xs_all)
+            ax.get_xaxis().set_major_formatter(ScalarFormatter())
             ax.set_xlabel("connections (wrk, closed loop)")
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -160,3 +178,12 @@ def summarize_soak(samples: list[tuple[float, dict[int, int]]]) -> dict[str, Any
             }
         )
     return out
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    # Re-plot a finished run: python -m bench.report results.json out.png
+    data = json.loads(Path(sys.argv[1]).read_text())
+    print(plot(data["rows"], Path(sys.argv[2])))
