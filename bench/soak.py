@@ -42,8 +42,8 @@ from tests.reliability.harness import (
     Server,
     SmtpSink,
     api_client,
-    db_upgrade,
     expected_recipients,
+    fresh_database,
     percentile,
     query,
     rss_kib,
@@ -208,7 +208,7 @@ class Clients:
 async def _sample_rss(
     server: Server, series: dict[int, list[tuple[float, int]]], began: float, every: float
 ) -> None:
-    while True:
+    for _ in range(1_000_000):  # cancelled by the caller when the run ends
         for pid in server.pids():
             kib = rss_kib(pid)
             if kib is not None:
@@ -314,16 +314,9 @@ async def run_soak(
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from tests.conftest import create_postgres_database, drop_postgres_database
-
     workdir = Path(tempfile.mkdtemp(prefix="meetbook-soak-"))
-    if args.backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{workdir / 'meetbook.db'}"
-    else:
-        url = await create_postgres_database(args.pg_admin_url)
-    try:
-        await asyncio.to_thread(db_upgrade, url, workdir)
-        print(f"soak: {args.duration:.0f} s on {args.backend}, logs in {workdir}", flush=True)
+    print(f"soak: {args.duration:.0f} s on {args.backend}, logs in {workdir}", flush=True)
+    async with fresh_database(args.backend, workdir, admin_url=args.pg_admin_url) as url:
         report = await run_soak(
             url,
             workdir,
@@ -332,9 +325,6 @@ async def _main(args: argparse.Namespace) -> int:
             workers=args.workers,
             sample_every=args.sample_every,
         )
-    finally:
-        if args.backend == "postgres":
-            await drop_postgres_database(args.pg_admin_url, url)
     print("\n".join(report.lines()))
     for line in report.mismatches[:20]:
         print("  MISMATCH", line)

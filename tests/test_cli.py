@@ -31,16 +31,34 @@ def test_setup_commands_print_json(cli_env, tmp_path: Path) -> None:
     email = f"cli-{os.getpid()}-{tmp_path.name}@example.com"
     assert meetbook("db", "upgrade", env=cli_env, cwd=tmp_path).returncode == 0
     made = meetbook(
-        "users", "create", "--name", "Cli User", "--email", email, "--timezone", "Europe/Rome",
-        "--password", "pw", env=cli_env, cwd=tmp_path,
+        "users",
+        "create",
+        "--name",
+        "Cli User",
+        "--email",
+        email,
+        "--timezone",
+        "Europe/Rome",
+        "--password",
+        "pw",
+        env=cli_env,
+        cwd=tmp_path,
     )
     assert made.returncode == 0, made.stderr
     user_id = json.loads(made.stdout)["id"]
     team = meetbook("teams", "create", "--name", "Cli Team", env=cli_env, cwd=tmp_path)
     team_id = json.loads(team.stdout)["id"]
     added = meetbook(
-        "teams", "add-member", "--team", str(team_id), "--user", str(user_id), "--role", "admin",
-        env=cli_env, cwd=tmp_path,
+        "teams",
+        "add-member",
+        "--team",
+        str(team_id),
+        "--user",
+        str(user_id),
+        "--role",
+        "admin",
+        env=cli_env,
+        cwd=tmp_path,
     )
     assert added.returncode == 0, added.stderr
     token = meetbook("tokens", "create", "--user", str(user_id), env=cli_env, cwd=tmp_path)
@@ -52,7 +70,16 @@ def test_setup_commands_print_json(cli_env, tmp_path: Path) -> None:
     [
         ("users", "create", "--name", "X"),
         ("users", "create", "--name", "X", "--email", "not-an-email"),
-        ("users", "create", "--name", "X", "--email", "x@example.com", "--timezone", "Nowhere/Town"),
+        (
+            "users",
+            "create",
+            "--name",
+            "X",
+            "--email",
+            "x@example.com",
+            "--timezone",
+            "Nowhere/Town",
+        ),
         ("teams", "add-member", "--team", "abc", "--user", "1"),
         ("teams", "add-member", "--team", "999999", "--user", "1"),
         ("teams", "add-member", "--team", "1", "--user", "1", "--role", "owner"),
@@ -112,7 +139,11 @@ def test_sqlite_secret_is_generated_beside_the_database(tmp_path: Path) -> None:
     env_clean = {k: v for k, v in os.environ.items() if k != "MEETBOOK_SECRET_KEY"}
     result = subprocess.run(
         [sys.executable, "-m", "meetbook.cli", "db", "upgrade"],
-        env={**env_clean, **env}, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**env_clean, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     secret = tmp_path / "data" / ".meetbook-secret"

@@ -103,7 +103,9 @@ async def test_bad_tokens_are_401_with_challenge(client, header) -> None:
 
 
 async def test_huge_path_id_is_400_not_500(client, person) -> None:
-    assert_envelope(await client.get("/api/v3/meeting/99999999999999999999", headers=person.auth), 400)
+    assert_envelope(
+        await client.get("/api/v3/meeting/99999999999999999999", headers=person.auth), 400
+    )
     assert_envelope(await client.get("/api/v3/meeting/-1", headers=person.auth), 400)
 
 

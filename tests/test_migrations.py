@@ -40,7 +40,9 @@ async def test_upgrade_downgrade_postgres(postgres_admin_url: str) -> None:
         engine = create_async_engine(url)
         async with engine.connect() as connection:
             found = await connection.scalar(
-                text("SELECT count(*) FROM pg_constraint WHERE conname = 'ex_busy_slots_no_overlap'")
+                text(
+                    "SELECT count(*) FROM pg_constraint WHERE conname = 'ex_busy_slots_no_overlap'"
+                )
             )
         await engine.dispose()
         assert found == 1

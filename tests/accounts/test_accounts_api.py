@@ -12,7 +12,8 @@ from tests.conftest import World
 async def test_token_from_password_and_revoke(client, world: World, sessionmaker) -> None:
     person = await world.person("Pat", password="correct horse")
     response = await client.post(
-        "/api/v3/auth/token", json={"email": person.email.upper(), "password": "correct horse", "name": "laptop"}
+        "/api/v3/auth/token",
+        json={"email": person.email.upper(), "password": "correct horse", "name": "laptop"},
     )
     assert response.status_code == 201
     body = response.json()
@@ -28,7 +29,10 @@ async def test_token_from_password_and_revoke(client, world: World, sessionmaker
 
 async def test_wrong_credentials_are_401(client, world: World) -> None:
     person = await world.person(password="right")
-    for body in ({"email": person.email, "password": "wrong"}, {"email": "nobody@x.io", "password": "right"}):
+    for body in (
+        {"email": person.email, "password": "wrong"},
+        {"email": "nobody@x.io", "password": "right"},
+    ):
         response = await client.post("/api/v3/auth/token", json=body)
         assert response.status_code == 401
         assert response.json()["error"] == 401
@@ -47,7 +51,10 @@ async def test_me_and_patch(client, world: World) -> None:
     )
     assert response.status_code == 200
     assert response.json() == {
-        "id": person.id, "name": "New Name", "email": person.email, "timezone": "Asia/Kolkata"
+        "id": person.id,
+        "name": "New Name",
+        "email": person.email,
+        "timezone": "Asia/Kolkata",
     }
     bad = await client.patch("/api/v3/me", json={"timezone": "Mars/Olympus"}, headers=person.auth)
     assert bad.status_code == 400 and "timezone" in bad.json()["message"]
@@ -64,7 +71,8 @@ async def test_teams_and_members(client, world: World) -> None:
     assert teams == [{"id": team_id, "name": "Design", "role": "member"}]
     members = (await client.get(f"/api/v3/teams/{team_id}/members", headers=a.auth)).json()["data"]
     assert [(m["id"], m["name"], m["timezone"]) for m in members] == [
-        (a.id, "Ann", "Europe/Paris"), (b.id, "Bob", None)
+        (a.id, "Ann", "Europe/Paris"),
+        (b.id, "Bob", None),
     ]
     hidden = await client.get(f"/api/v3/teams/{team_id}/members", headers=outsider.auth)
     assert hidden.status_code == 404

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select, update
@@ -52,7 +51,7 @@ async def flow(client, world: World, clock):
 
 async def test_created_email_reaches_the_recipient(app, inbox, flow, sessionmaker) -> None:
     handler, port = inbox
-    requester, recipient, meeting = flow
+    _requester, recipient, meeting = flow
     await make_worker(app, port).drain()
     [message] = handler.messages()
     assert message["Subject"] == "You have received new meeting request!"
@@ -134,8 +133,9 @@ async def test_expired_lease_is_picked_up_again(app, inbox, flow, sessionmaker) 
     handler, port = inbox
     async with sessionmaker() as session, session.begin():
         # As if a worker claimed the row and was killed: lease held, long expired.
-        from meetbook.models import utcnow
         from datetime import timedelta
+
+        from meetbook.models import utcnow
 
         await session.execute(
             update(Notification).values(
@@ -151,7 +151,7 @@ async def test_expired_lease_is_picked_up_again(app, inbox, flow, sessionmaker) 
 
 
 async def test_live_lease_is_not_taken(app, inbox, flow, sessionmaker) -> None:
-    handler, port = inbox
+    _handler, port = inbox
     first, second = make_worker(app, port), make_worker(app, port)
     assert await first._claim()
     assert await second._claim() == []
@@ -205,7 +205,7 @@ async def test_in_process_worker_wakes_on_commit(database_url, tmp_path, inbox, 
     import httpx
 
     from meetbook.app import create_app
-    from tests.conftest import World, settings_for, _empty_tables
+    from tests.conftest import World, _empty_tables, settings_for
 
     handler, port = inbox
     await _empty_tables(database_url)

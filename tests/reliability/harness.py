@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -38,6 +40,7 @@ from meetbook.accounts import service as accounts
 from meetbook.auth.tokens import issue_token
 from meetbook.config import Settings
 from meetbook.db import create_engine, create_sessionmaker
+from tests.conftest import Person
 
 SECRET_KEY = "reliability-secret-key-" + "x" * 40
 BASE_URL = "http://meetbook.test"
@@ -87,6 +90,38 @@ def db_upgrade(database_url: str, workdir: Path) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"meetbook db upgrade failed: {done.stderr[-2000:]}")
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(
+    backend: str, workdir: Path, *, admin_url: str | None = None
+) -> AsyncIterator[str]:
+    """A new database migrated by `meetbook db upgrade`; PostgreSQL's is dropped after.
+
+    PostgreSQL's is made on `admin_url`, by default the tests' server (the test is
+    skipped, or failed under MEETBOOK_REQUIRE_POSTGRES=1, when that does not answer).
+    """
+    from tests.conftest import (
+        POSTGRES_URL,
+        create_postgres_database,
+        drop_postgres_database,
+        require_postgres,
+    )
+
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / 'meetbook.db'}"
+        await asyncio.to_thread(db_upgrade, url, workdir)
+        yield url
+        return
+    if admin_url is None:
+        await require_postgres()
+        admin_url = POSTGRES_URL
+    url = await create_postgres_database(admin_url)
+    try:
+        await asyncio.to_thread(db_upgrade, url, workdir)
+        yield url
+    finally:
+        await drop_postgres_database(admin_url, url)
 
 
 def rss_kib(pid: int) -> int | None:
@@ -255,18 +290,6 @@ class Worker(MeetbookProcess):
 # People --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Person:
-    id: int
-    name: str
-    email: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
 async def seed_team(
     database_url: str, count: int, *, timezone: str = "UTC"
 ) -> tuple[int, list[Person]]:
@@ -301,6 +324,11 @@ async def query(database_url: str, sql: str | Executable, **params: Any) -> list
             return list(result.all()) if result.returns_rows else []
     finally:
         await engine.dispose()
+
+
+def json_column(value: object) -> dict[str, Any]:
+    """A JSON column as read back by raw SQL: a dict on PostgreSQL, text on SQLite."""
+    return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
 
 
 # Expected notifications -----------------------------------------------------------------

@@ -19,7 +19,6 @@ alone (SIGKILL mid-batch, two workers, SIGTERM); this is the whole service under
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter, defaultdict
@@ -35,7 +34,6 @@ from sqlalchemy import update
 
 from meetbook.models import Notification
 from tests.conftest import BACKENDS
-from tests.reliability.conftest import fresh_database
 from tests.reliability.harness import (
     MESSAGE_ID,
     MessageIdSink,
@@ -45,6 +43,8 @@ from tests.reliability.harness import (
     Worker,
     api_client,
     expected_recipients,
+    fresh_database,
+    json_column,
     query,
     seed_team,
 )
@@ -167,10 +167,6 @@ async def _wait_until_all_sent(url: str, timeout: float) -> Counter[str]:
     return statuses
 
 
-def _context(value: object) -> dict[str, Any]:
-    return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
-
-
 async def test_sigkill_of_api_and_worker_under_load_loses_nothing(
     deployment: Deployment,
 ) -> None:
@@ -246,7 +242,7 @@ async def test_sigkill_of_api_and_worker_under_load_loses_nothing(
     for _, meeting_id, event, user_id, context in outbox_rows:
         outbox[meeting_id][(event, user_id)] += 1
         if event == "meeting-cancelled":
-            cancel_was_confirmed[meeting_id] = bool(_context(context).get("was_confirmed"))
+            cancel_was_confirmed[meeting_id] = bool(json_column(context).get("was_confirmed"))
     for meeting_id, changes in seen.changes.items():
         for action, _ in changes:
             event = {"confirm": "confirmed", "reject": "rejected", "cancel": "cancelled"}[action]

@@ -8,7 +8,6 @@ connections serialize writes with BEGIN IMMEDIATE. Outcomes are checked in SQL.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,13 +18,14 @@ import pytest
 import pytest_asyncio
 
 from tests.conftest import BACKENDS
-from tests.reliability.conftest import fresh_database
 from tests.reliability.harness import (
     Person,
     Server,
     api_client,
     expected_recipients,
+    fresh_database,
     is_envelope,
+    json_column,
     query,
     seed_team,
 )
@@ -75,11 +75,6 @@ async def _create(
     return await served.http.post(
         "/api/v3/meeting/create", json=body, headers={**by.auth, **headers}
     )
-
-
-def _json(value: object) -> dict[str, object]:
-    """A JSON column as read back: a dict on PostgreSQL, text on SQLite."""
-    return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
 
 
 async def _notifications(served: Served, meeting_id: int) -> list[tuple[str, int, object]]:
@@ -138,7 +133,7 @@ async def test_fifty_mixed_changes_leave_pending_exactly_once(served: Served) ->
         if len(won) == 2:
             # The cancel saw the meeting confirmed: it really came second.
             cancelled = [ctx for event, _, ctx in outbox if event == "meeting-cancelled"]
-            assert all(_json(ctx)["was_confirmed"] is True for ctx in cancelled), outbox
+            assert all(json_column(ctx)["was_confirmed"] is True for ctx in cancelled), outbox
         busy = await query(
             served.database_url, "SELECT count(*) FROM busy_slots WHERE meeting_id = :id",
             id=meeting_id,

@@ -14,7 +14,7 @@ import pytest
 from bench.soak import run_soak
 
 from tests.conftest import BACKENDS
-from tests.reliability.conftest import fresh_database
+from tests.reliability.harness import fresh_database
 
 pytestmark = pytest.mark.timeout(300)
 
