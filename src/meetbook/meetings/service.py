@@ -181,6 +181,8 @@ async def confirm_meeting(
         who = "you" if busy == user.id else "the requester"
         raise Conflict(SLOT_TAKEN.format(who=who))
     await _transition(session, meeting, "confirm", now, None)
+    # Inserted in user-id order: two confirms crossing the same pair of people (A asks B,
+    # B asks A) then take their locks in one order and cannot deadlock.
     session.add_all(
         BusySlot(
             meeting_id=meeting.id,
@@ -188,7 +190,7 @@ async def confirm_meeting(
             start_time=meeting.start_time,
             end_time=meeting.end_time,
         )
-        for participant in participants
+        for participant in sorted(participants)
     )
     try:
         await session.flush()
