@@ -64,6 +64,15 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     return ticks / CLOCK_TICKS
 
 
+def cpu_by_pid(pids: Sequence[int]) -> dict[int, float]:
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots by the processes present in both."""
+    return sum(max(0.0, after[pid] - before[pid]) for pid in before.keys() & after.keys())
+
+
 def postgres_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():

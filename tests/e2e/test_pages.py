@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
 
 from .conftest import XSS_NAME, Browse, Server, eventually, screenshot_dir, sign_in
@@ -286,17 +289,28 @@ def test_the_service_worker_shows_a_push_message(browse: Browse, server: Server)
     assert scope == f"{server.base_url}/"
 
     # The opt-in endpoint, called the way app.js calls it (cookie + CSRF header).
+    # A real browser key pair's public point: the endpoint checks it is on P-256.
+    browser_key = (
+        base64.urlsafe_b64encode(
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        )
+        .decode()
+        .rstrip("=")
+    )
     status = page.evaluate(
-        """async () => {
+        """async (p256dh) => {
             const box = document.querySelector('[data-push]');
             const response = await fetch('/settings/push-subscription', {
                 method: 'POST',
                 headers: {'Content-Type': 'application/json', 'X-CSRF-Token': box.dataset.csrf},
                 body: JSON.stringify({endpoint: 'https://push.example.test/e2e',
-                    keys: {p256dh: 'B' + 'A'.repeat(86), auth: 'c2VjcmV0LWF1dGgtMTY'}}),
+                    keys: {p256dh: p256dh, auth: 'c2VjcmV0LWF1dGgtMTZieQ'}}),
             });
             return response.status;
-        }"""
+        }""",
+        browser_key,
     )
     assert status == 201
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 
@@ -89,11 +90,23 @@ async def test_push_subscription_needs_the_csrf_header(
     assert response.status_code == 403
 
 
+# A browser's subscription keys: a real P-256 public point and a 16-byte secret.
+_BROWSER_KEY = (
+    base64.urlsafe_b64encode(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    .decode()
+    .rstrip("=")
+)
+
+
 def _subscription(endpoint: str = "https://push.example.test/send/abc") -> dict[str, object]:
     return {
         "endpoint": endpoint,
         "expirationTime": None,
-        "keys": {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGgtMTY"},
+        "keys": {"p256dh": _BROWSER_KEY, "auth": "c2VjcmV0LWF1dGgtMTZieQ"},
     }
 
 
@@ -147,7 +160,7 @@ async def test_push_opt_in_registers_the_browser(tmp_path: Path, vapid_pem: Path
     ]
     assert devices[0].subscription == {
         "endpoint": "https://push.example.test/send/abc",
-        "keys": {"p256dh": "B" + "A" * 86, "auth": "c2VjcmV0LWF1dGgtMTY"},
+        "keys": {"p256dh": _BROWSER_KEY, "auth": "c2VjcmV0LWF1dGgtMTZieQ"},
     }
 
 

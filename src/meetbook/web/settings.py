@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +24,7 @@ from meetbook.jsonbody import read_json_object, validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
 from meetbook.models import ApiToken
 from meetbook.notifications.devices import register_device
+from meetbook.notifications.schemas import PushSubscription
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
@@ -190,38 +190,6 @@ async def revoke(
     return response
 
 
-class PushKeys(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    p256dh: str = Field(min_length=40, max_length=200)
-    auth: str = Field(min_length=8, max_length=100)
-
-    @field_validator("p256dh", "auth")
-    @classmethod
-    def _base64url(cls, value: str) -> str:
-        if not _BASE64URL.fullmatch(value):
-            raise ValueError("must be base64url text")
-        return value
-
-
-class PushSubscription(BaseModel):
-    """What `PushSubscription.toJSON()` gives in the browser."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    endpoint: str = Field(min_length=10, max_length=MAX_ENDPOINT_LENGTH)
-    keys: PushKeys
-
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")) or any(
-            c.isspace() or ord(c) < 32 for c in value
-        ):
-            raise ValueError("must be an http(s) URL")
-        return value
-
-
 @router.post("/settings/push-subscription")
 async def push_subscription(
     request: Request, session: SessionDep, viewer: ViewerDep
@@ -231,6 +199,7 @@ async def push_subscription(
         raise Forbidden("The CSRF token is missing or wrong; reload the page and try again.")
     if app_settings(request).vapid_private_key is None:
         raise NotFound("Web Push is not configured on this server.")
+    # The same rules as POST /api/v3/devices: https endpoint, a real P-256 key.
     body = validate_body(PushSubscription, await read_json_object(request))
     subscription = {
         "endpoint": body.endpoint,
