@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import zoneinfo
 from collections import defaultdict
 from itertools import groupby
@@ -42,8 +41,6 @@ log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
 
 MAX_TOKEN_NAME = 100
-MAX_ENDPOINT_LENGTH = 2048
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 
 
 @functools.cache
