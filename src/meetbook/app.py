@@ -18,6 +18,7 @@ from meetbook.clock import Clock
 from meetbook.config import Settings, get_settings
 from meetbook.db import create_engine, create_sessionmaker
 from meetbook.errors import install_error_handlers
+from meetbook.httpmetrics import HttpMetricsMiddleware
 from meetbook.meetings.endpoints import router as meetings_router
 from meetbook.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from meetbook.models import utcnow
@@ -117,6 +118,7 @@ def create_app(
     install_api_docs(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)  # outermost: times and counts every answer
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -43,6 +45,24 @@ def _port(text: str) -> int:
     return value
 
 
+def _require_free_port(command: str, host: str, port: int) -> None:
+    """Fail before doing anything (migrations, demo tokens) when the port is taken."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            reason = "is already in use (is meetbook already running?)"
+        else:
+            reason = f"cannot be listened on: {error.strerror or error}"
+        raise CliError(f"meetbook {command}: {host}:{port} {reason}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meetbook", description="Meeting requests for teams.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -56,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a standalone notification worker")
     worker.add_argument("--concurrency", type=_positive_int, default=4)
+    worker.add_argument(
+        "--metrics-port", type=_port, help="serve this worker's /metrics on 127.0.0.1:PORT"
+    )
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)
@@ -143,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from meetbook.server import serve
 
+            _require_free_port("serve", args.host, args.port)
             serve(
                 settings,
                 host=args.host,
@@ -155,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             from meetbook.server import run_worker
 
-            run_worker(settings, concurrency=args.concurrency)
+            if args.metrics_port is not None:
+                _require_free_port("worker", "127.0.0.1", args.metrics_port)
+            run_worker(settings, concurrency=args.concurrency, metrics_port=args.metrics_port)
             return 0
         if args.command == "db":
             from meetbook.migrate import upgrade

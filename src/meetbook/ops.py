@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from meetbook.errors import error_response
-from meetbook.metrics import REGISTRY, refresh_queue_depth
+from meetbook.metrics import exposition, refresh_queue_depth
 
 router = APIRouter(tags=["operations"])
 
@@ -44,6 +44,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response, responses={**_UNAVAILABLE, **_FAILED})
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics: notifications by channel and outcome, queue depth, latency."""
+    """Prometheus metrics: notifications by channel and outcome, queue depth, latency, and
+    HTTP requests by route and status; with `serve --workers N`, the sum over the processes.
+    """
     await refresh_queue_depth(request.app.state.sessionmaker)
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -7,11 +7,13 @@ import os
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import start_http_server
 
 from meetbook.config import Settings, load_settings
 from meetbook.db import create_engine, create_sessionmaker
-from meetbook.demo import DEMO_PASSWORD, ensure_demo_data
+from meetbook.demo import DEMO_PASSWORD, ensure_demo_data, read_tokens, tokens_file, write_tokens
 from meetbook.logs import configure_logging
+from meetbook.metrics import remove_shared_directory, share_between_processes, worker_registry
 from meetbook.migrate import upgrade
 
 # How `serve` tells the API processes uvicorn starts whether to run the worker.
@@ -36,17 +38,20 @@ def app_from_environment() -> FastAPI:
 
 async def _demo(settings: Settings) -> str:
     engine = create_engine(settings)
+    kept = tokens_file(settings)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
-            team_id, people = await ensure_demo_data(session)
+            team_id, people = await ensure_demo_data(session, read_tokens(kept))
     finally:
         await engine.dispose()
+    write_tokens(kept, team_id, people)
     lines = [f"Demo team id {team_id}; every demo password is {DEMO_PASSWORD!r}."]
     for person in people:
         lines.append(
             f"  {person.name:<11} id={person.id:<3} {person.email:<20} {person.timezone:<17}"
             f" token: {person.token}"
         )
+    lines.append(f"The demo tokens are kept in {kept.resolve()} and reused on restart.")
     return "\n".join(lines)
 
 
@@ -68,9 +73,15 @@ def serve(
         f"meetbook is running at {settings.base_url} (listening on http://{host}:{port})",
         flush=True,
     )
+    print(
+        f"Sign in at {settings.base_url}/login; the API docs are at {settings.base_url}/docs",
+        flush=True,
+    )
     if settings.smtp_host is None:
         print(f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True)
     os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"
+    # Before uvicorn spawns the processes: they must import prometheus_client with it set.
+    shared_metrics = share_between_processes() if workers > 1 else None
     uvicorn.run(
         "meetbook.server:app_from_environment",
         factory=True,
@@ -82,11 +93,15 @@ def serve(
         proxy_headers=True,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
+    remove_shared_directory(shared_metrics)
 
 
-def run_worker(settings: Settings, *, concurrency: int) -> None:
+def run_worker(settings: Settings, *, concurrency: int, metrics_port: int | None = None) -> None:
     from meetbook.notifications.worker import run_standalone
 
     configure_logging(settings.log_level)
     upgrade(settings.database_url)
+    if metrics_port is not None:
+        # A thread beside the worker's event loop: scrapes never wait for a delivery.
+        start_http_server(metrics_port, addr="127.0.0.1", registry=worker_registry())
     asyncio.run(run_standalone(settings, concurrency=concurrency))
