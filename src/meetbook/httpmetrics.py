@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetbook.metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -14,19 +15,30 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UNMATCHED = "unmatched"
 
 
+def _leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
+    """Routes with a path template, looking inside FastAPI's included routers."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # FastAPI's include_router wrapper
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        elif isinstance(getattr(route, "path_format", None), str):
+            yield route
+
+
 def route_template(scope: Scope) -> str:
     """The path template of the route that took (or would take) the request."""
     route = scope.get("route")
     if route is None:
-        # Refused before routing (e.g. a 413 from the body limit): find the route the
-        # router would have picked.
+        # Refused before routing (a 413 from the body limit) or no route at all: find the
+        # route the router would have picked, so a refusal still names its route.
         router = getattr(scope.get("app"), "router", None)
-        for candidate in getattr(router, "routes", ()):
+        for candidate in _leaf_routes(getattr(router, "routes", ())):
             match, _ = candidate.matches(scope)
             if match is not Match.NONE:
                 route = candidate
                 break
-    path = getattr(route, "path", None)
+    # path_format drops the convertors: "/api/v3/meeting/{meeting_id}", not "{meeting_id:id}".
+    path = getattr(route, "path_format", None)
     return path if isinstance(path, str) and path else UNMATCHED
 
 
