@@ -45,9 +45,7 @@ async def test_http_requests_are_counted_and_timed_by_route_template_and_status(
         assert answer.status_code == 404
     for path in ("/no/such/page-1", "/no/such/page-2"):
         assert (await client.get(path)).status_code == 404
-    too_big = await client.post(
-        "/api/v3/meeting/create", content=b"x" * 70_000, headers=ana.auth
-    )
+    too_big = await client.post("/api/v3/meeting/create", content=b"x" * 70_000, headers=ana.auth)
     assert too_big.status_code == 413
     after = await scrape(client)
 
