@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def meetbook(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -149,3 +156,96 @@ def test_sqlite_secret_is_generated_beside_the_database(tmp_path: Path) -> None:
     secret = tmp_path / "data" / ".meetbook-secret"
     assert secret.exists() and len(secret.read_text()) > 40
     assert oct(secret.stat().st_mode & 0o777) == "0o600"
+
+
+def test_serve_refuses_a_taken_port_before_doing_anything(tmp_path: Path) -> None:
+    env = {"MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/taken.db"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = meetbook("serve", "--port", str(port), "--demo", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"meetbook serve: 127.0.0.1:{port} is already in use (is meetbook already running?)"
+    ]
+    # Nothing printed, migrated or minted: no "running", no demo tokens.
+    assert result.stdout == ""
+    assert not (tmp_path / "taken.db").exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+DEMO_TOKEN = re.compile(r"^\s+.+?\s+id=\d+\s+(\S+@\S+)\s+\S+\s+token: (\S+)$", re.MULTILINE)
+
+
+def _serve_demo_once(env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """Start `serve --demo`, read the printed tokens, stop it; the tokens by email."""
+    log_path = cwd / f"serve-{time.monotonic_ns()}.log"
+    port = str(_free_port())
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "meetbook.cli",
+                "serve",
+                "--demo",
+                "--no-worker",
+                "--port",
+                port,
+            ],
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "meetbook is running" not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    output = log_path.read_text()
+    assert "/login" in output and "/docs" in output
+    return dict(DEMO_TOKEN.findall(output))
+
+
+async def _live_demo_tokens(database_url: str) -> int:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            count = await connection.scalar(
+                text("SELECT count(*) FROM api_tokens WHERE name = 'demo' AND revoked_at IS NULL")
+            )
+    finally:
+        await engine.dispose()
+    return int(count or 0)
+
+
+async def test_serve_demo_reuses_its_tokens_on_restart(cli_env, tmp_path: Path) -> None:
+    before = await _live_demo_tokens(cli_env["MEETBOOK_DATABASE_URL"])
+    first = _serve_demo_once(cli_env, tmp_path)
+    assert set(first) == {"ana@example.com", "ben@example.com", "chitra@example.com"}
+    kept = tmp_path / "meetbook-demo-tokens.json"
+    if cli_env["MEETBOOK_DATABASE_URL"].startswith("sqlite"):  # beside the SQLite file
+        kept = Path(make_url(cli_env["MEETBOOK_DATABASE_URL"]).database or "").parent / kept.name
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    # A kept token that no longer works (revoked, another database) is replaced.
+    saved = json.loads(kept.read_text())
+    saved["accounts"][0]["token"] = "mb_not-a-token"
+    kept.write_text(json.dumps(saved))
+
+    second = _serve_demo_once(cli_env, tmp_path)
+    assert second["ben@example.com"] == first["ben@example.com"]
+    assert second["chitra@example.com"] == first["chitra@example.com"]
+    assert second["ana@example.com"] not in (first["ana@example.com"], "mb_not-a-token")
+    assert await _live_demo_tokens(cli_env["MEETBOOK_DATABASE_URL"]) - before == 3 + 1
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
