@@ -2,8 +2,8 @@
 
 Tokens are stored hashed, so the plain demo tokens cannot be shown again from the
 database. They are kept in a 0600 file beside the SQLite database (as the generated secret
-key is) and reused on every restart while they still work; otherwise every restart minted
-three more.
+key is; on PostgreSQL, in the working directory) and reused on every restart while they
+still work; otherwise every restart minted three more.
 """
 
 from __future__ import annotations
@@ -67,9 +67,7 @@ def write_tokens(path: Path, team_id: int, people: Sequence[DemoAccount]) -> Non
         file.write(text + "\n")
 
 
-async def _still_works(session: AsyncSession, user_id: int, token: str | None) -> bool:
-    if not token:
-        return False
+async def _still_works(session: AsyncSession, user_id: int, token: str) -> bool:
     found = await session.scalar(
         select(ApiToken.id).where(
             ApiToken.token_hash == hash_token(token),
