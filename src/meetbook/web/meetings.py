@@ -7,10 +7,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,18 +26,20 @@ from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, Meetin
 from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import Meeting, Team
-from meetbook.web.errors import error_page
-from meetbook.web.flash import Flash, add_flash
-from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
-from meetbook.web.templating import render
-from meetbook.web.timeformat import (
+from meetbook.timeformat import (
     day_label,
+    format_date,
     format_instant,
     format_moment,
     format_range,
     format_time_range,
+    offset_label,
     zone_offset,
 )
+from meetbook.web.errors import error_page
+from meetbook.web.flash import Flash, add_flash
+from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
+from meetbook.web.templating import render
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
@@ -380,11 +383,37 @@ class MemberChoice:
     id: int
     name: str
     zone_name: str
+    # "UTC−05:00 on Tue 10 Mar 2026" for the date chosen in the form, else "UTC−04:00 now".
     offset: str
 
     @property
     def label(self) -> str:
         return f"{self.name} \u2014 {self.zone_name} ({self.offset})"
+
+
+def _chosen_moment(text: str) -> datetime | None:
+    """The date the form was given (`datetime-local`, or ISO with an offset), if readable.
+
+    Only to say which UTC offset the member's zone has then; the meeting's time itself is
+    read by the service's rules.
+    """
+    try:
+        return datetime.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _offset_text(zone: ZoneInfo, chosen: datetime | None) -> str:
+    if chosen is not None:
+        # A wall-clock time is read in the member's zone, as the form says it will be.
+        try:
+            moment = (
+                chosen.replace(tzinfo=zone) if chosen.tzinfo is None else chosen.astimezone(zone)
+            )
+            return f"{offset_label(moment.utcoffset())} on {format_date(moment)}"
+        except OverflowError:  # year 1 or 9999 moved across midnight: no such date here
+            pass
+    return f"{zone_offset(zone)} now"
 
 
 async def _request_form(
@@ -402,12 +431,14 @@ async def _request_form(
     if team_id is None and len(teams) == 1:
         team_id = teams[0][0]
     members: list[MemberChoice] = []
+    chosen_moment = _chosen_moment(values.get("date", ""))
     if team_id is not None and team_id in {tid for tid, _ in teams}:
         for member, _role in await members_of(session, team_id, viewer.user.id):
             if member.id == viewer.user.id:
                 continue
             zone = resolve_zone(member.timezone)
-            members.append(MemberChoice(member.id, member.name, zone.key, zone_offset(zone)))
+            offset = _offset_text(zone, chosen_moment)
+            members.append(MemberChoice(member.id, member.name, zone.key, offset))
     else:
         team_id = None
     member_id = _positive_id(values.get("user_id"))
@@ -434,9 +465,10 @@ async def request_form(
     viewer: ViewerDep,
     team: str | None = None,
     member: str | None = None,
+    date: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Team → member → date and time in the member's zone → optional link."""
-    values = {"team_id": team or "", "user_id": member or "", "date": "", "link": ""}
+    values = {"team_id": team or "", "user_id": member or "", "date": date or "", "link": ""}
     return await _request_form(request, session, viewer, values)
 
 

@@ -23,6 +23,7 @@ from meetbook.jsonbody import validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
 from meetbook.notifications.devices import register_web_push
 from meetbook.notifications.schemas import PushSubscription
+from meetbook.timeformat import format_instant, zone_offset
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
@@ -34,7 +35,6 @@ from meetbook.web.session import (
     same_token,
 )
 from meetbook.web.templating import render
-from meetbook.web.timeformat import format_instant, zone_offset
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
