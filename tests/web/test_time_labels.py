@@ -1,0 +1,103 @@
+"""Times on the page: a meeting across a clock change, and the request form's offset."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from meetbook.meetings import service as meetings
+from meetbook.meetings.schemas import MeetingCreate
+from meetbook.models import User
+
+from .conftest import World, csrf_of, sign_in
+
+
+def _second_sunday_of_march(year: int) -> datetime:
+    march = datetime(year, 3, 8)
+    return march + timedelta(days=(6 - march.weekday()) % 7)
+
+
+async def _meeting_at(world: World, requester, recipient, team: int, start: datetime) -> int:
+    async with world.app.state.sessionmaker() as session, session.begin():
+        user = await session.get(User, requester.id)
+        assert user is not None
+        payload = MeetingCreate(user_id=recipient.id, team_id=team, date=start.isoformat())
+        meeting = await meetings.create_meeting(session, user, payload, datetime.now(UTC))
+        return meeting.id
+
+
+async def test_a_meeting_across_spring_forward_names_each_end(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person("Ana Lima", "Europe/Lisbon")
+    ben = await world.person("Ben Carter", "America/New_York")
+    team = await world.team(ana, ben)
+    day = _second_sunday_of_march(datetime.now(UTC).year + 1)
+    # 01:30 EST is 06:30 UTC; an hour later New York's clocks read 03:30 EDT.
+    start = day.replace(hour=6, minute=30, tzinfo=UTC)
+    meeting_id = await _meeting_at(world, ana, ben, team, start)
+    await sign_in(client, ben)
+
+    page = await client.get(f"/meetings/{meeting_id}")
+
+    assert page.status_code == 200
+    assert "01:30 EST\u201303:30 EDT" in page.text
+    assert "01:30\u201303:30 EDT" not in page.text
+    listed = await client.get("/meetings?tab=pending-meeting")
+    assert "01:30 EST\u201303:30 EDT" in listed.text
+
+
+def _option_label(html: str, member_id: int) -> str:
+    found = re.search(rf'<option value="{member_id}"[^>]*>([^<]+)</option>', html)
+    assert found, html
+    return found.group(1)
+
+
+async def test_the_form_shows_the_offset_on_the_chosen_date(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person("Ana Lima", "Europe/Lisbon")
+    ben = await world.person("Ben Carter", "America/New_York")
+    team = await world.team(ana, ben)
+    await sign_in(client, ana)
+    year = datetime.now(UTC).year + 1
+    url = f"/meetings/new?team={team}&member={ben.id}"
+
+    winter = await client.get(f"{url}&date={year}-01-15T10:00")
+    summer = await client.get(f"{url}&date={year}-07-15T10:00")
+    undated = await client.get(url)
+
+    winter_day = datetime(year, 1, 15).strftime("%a")
+    assert _option_label(winter.text, ben.id) == (
+        f"Ben Carter \u2014 America/New_York (UTC\u221205:00 on {winter_day} 15 Jan {year})"
+    )
+    assert "UTC\u221204:00 on" in _option_label(summer.text, ben.id)
+    assert "America/New_York (UTC\u221204:00 on" in summer.text  # the hint under the date
+    assert f'value="{year}-07-15T10:00"' in summer.text
+    assert re.search(r"America/New_York \(UTC\u22120[45]:00 now\)", undated.text)
+
+
+async def test_the_re_rendered_form_shows_the_offset_on_the_date_given(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person("Ana Lima", "Europe/Lisbon")
+    ben = await world.person("Ben Carter", "America/New_York")
+    team = await world.team(ana, ben)
+    await sign_in(client, ana)
+    csrf = csrf_of((await client.get(f"/meetings/new?team={team}")).text)
+    year = datetime.now(UTC).year + 1
+    response = await client.post(
+        "/meetings/new",
+        data={
+            "csrf_token": csrf,
+            "team_id": str(team),
+            "user_id": str(ben.id),
+            "date": f"{year}-07-15T10:00",
+            "link": "not a link",
+        },
+    )
+    assert response.status_code == 400
+    assert "America/New_York (UTC\u221204:00 on" in _option_label(response.text, ben.id)
+    assert "Ben Carter\u2019s clock shows it: America/New_York (UTC\u221204:00 on" in response.text
