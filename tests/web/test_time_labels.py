@@ -6,38 +6,32 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest_asyncio
 
-from meetbook.meetings import service as meetings
-from meetbook.meetings.schemas import MeetingCreate
-from meetbook.models import User
+from .conftest import Person, World, csrf_of, sign_in
 
-from .conftest import World, csrf_of, sign_in
-
-
-def _second_sunday_of_march(year: int) -> datetime:
-    march = datetime(year, 3, 8)
-    return march + timedelta(days=(6 - march.weekday()) % 7)
+NEXT_YEAR = datetime.now(UTC).year + 1
 
 
-async def _meeting_at(world: World, requester, recipient, team: int, start: datetime) -> int:
-    async with world.app.state.sessionmaker() as session, session.begin():
-        user = await session.get(User, requester.id)
-        assert user is not None
-        payload = MeetingCreate(user_id=recipient.id, team_id=team, date=start.isoformat())
-        meeting = await meetings.create_meeting(session, user, payload, datetime.now(UTC))
-        return meeting.id
-
-
-async def test_a_meeting_across_spring_forward_names_each_end(
-    client: httpx.AsyncClient, world: World
-) -> None:
+@pytest_asyncio.fixture
+async def ana_and_ben(client: httpx.AsyncClient, world: World) -> tuple[Person, Person, int]:
+    """Ana (Lisbon) and Ben (New York) in one team; the client is signed in as Ana."""
     ana = await world.person("Ana Lima", "Europe/Lisbon")
     ben = await world.person("Ben Carter", "America/New_York")
     team = await world.team(ana, ben)
-    day = _second_sunday_of_march(datetime.now(UTC).year + 1)
-    # 01:30 EST is 06:30 UTC; an hour later New York's clocks read 03:30 EDT.
-    start = day.replace(hour=6, minute=30, tzinfo=UTC)
-    meeting_id = await _meeting_at(world, ana, ben, team, start)
+    await sign_in(client, ana)
+    return ana, ben, team
+
+
+async def test_a_meeting_across_spring_forward_names_each_end(
+    client: httpx.AsyncClient, world: World, ana_and_ben: tuple[Person, Person, int]
+) -> None:
+    ana, ben, team = ana_and_ben
+    march = datetime(NEXT_YEAR, 3, 8, 6, 30, tzinfo=UTC)
+    # The second Sunday of March, 01:30 EST (06:30 UTC); an hour later New York's clocks
+    # read 03:30 EDT.
+    start = march + timedelta(days=(6 - march.weekday()) % 7)
+    meeting_id = await world.meeting(ana, ben, team, start=start)
     await sign_in(client, ben)
 
     page = await client.get(f"/meetings/{meeting_id}")
@@ -56,47 +50,33 @@ def _option_label(html: str, member_id: int) -> str:
 
 
 async def test_the_form_shows_the_offset_on_the_chosen_date(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, ana_and_ben: tuple[Person, Person, int]
 ) -> None:
-    ana = await world.person("Ana Lima", "Europe/Lisbon")
-    ben = await world.person("Ben Carter", "America/New_York")
-    team = await world.team(ana, ben)
-    await sign_in(client, ana)
-    year = datetime.now(UTC).year + 1
+    _, ben, team = ana_and_ben
     url = f"/meetings/new?team={team}&member={ben.id}"
 
-    winter = await client.get(f"{url}&date={year}-01-15T10:00")
-    summer = await client.get(f"{url}&date={year}-07-15T10:00")
+    winter = await client.get(f"{url}&date={NEXT_YEAR}-01-15T10:00")
+    summer = await client.get(f"{url}&date={NEXT_YEAR}-07-15T10:00")
     undated = await client.get(url)
 
-    winter_day = datetime(year, 1, 15).strftime("%a")
+    winter_day = datetime(NEXT_YEAR, 1, 15).strftime("%a")
     assert _option_label(winter.text, ben.id) == (
-        f"Ben Carter \u2014 America/New_York (UTC\u221205:00 on {winter_day} 15 Jan {year})"
+        f"Ben Carter \u2014 America/New_York (UTC\u221205:00 on {winter_day} 15 Jan {NEXT_YEAR})"
     )
     assert "UTC\u221204:00 on" in _option_label(summer.text, ben.id)
     assert "America/New_York (UTC\u221204:00 on" in summer.text  # the hint under the date
-    assert f'value="{year}-07-15T10:00"' in summer.text
+    assert f'value="{NEXT_YEAR}-07-15T10:00"' in summer.text
     assert re.search(r"America/New_York \(UTC\u22120[45]:00 now\)", undated.text)
 
 
 async def test_the_re_rendered_form_shows_the_offset_on_the_date_given(
-    client: httpx.AsyncClient, world: World
+    client: httpx.AsyncClient, ana_and_ben: tuple[Person, Person, int]
 ) -> None:
-    ana = await world.person("Ana Lima", "Europe/Lisbon")
-    ben = await world.person("Ben Carter", "America/New_York")
-    team = await world.team(ana, ben)
-    await sign_in(client, ana)
+    _, ben, team = ana_and_ben
     csrf = csrf_of((await client.get(f"/meetings/new?team={team}")).text)
-    year = datetime.now(UTC).year + 1
+    form = {"csrf_token": csrf, "team_id": str(team), "user_id": str(ben.id)}
     response = await client.post(
-        "/meetings/new",
-        data={
-            "csrf_token": csrf,
-            "team_id": str(team),
-            "user_id": str(ben.id),
-            "date": f"{year}-07-15T10:00",
-            "link": "not a link",
-        },
+        "/meetings/new", data={**form, "date": f"{NEXT_YEAR}-07-15T10:00", "link": "not a link"}
     )
     assert response.status_code == 400
     assert "America/New_York (UTC\u221204:00 on" in _option_label(response.text, ben.id)
