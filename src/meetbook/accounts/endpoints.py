@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from meetbook.accounts import service
 from meetbook.accounts.schemas import (
@@ -27,14 +27,30 @@ from meetbook.params import IdPath
 router = APIRouter(prefix="/api/v3", tags=["accounts"])
 
 
-@router.post("/auth/token", status_code=201, response_model=TokenOut, responses=ERRORS)
-async def create_token(body: TokenRequest, request: Request, session: SessionDep) -> dict[str, Any]:
-    """Exchange an email and password for a bearer token (shown only once)."""
+async def _throttled_address(request: Request) -> str:
+    """The caller's address, once its sign-in attempts are counted (429 past the limit).
+
+    A dependency, so FastAPI counts the attempt before it validates the body: malformed
+    attempts count too.
+    """
     settings: Settings = request.app.state.settings
     address = request.client.host if request.client else "unknown"
-    # Per address: one client trying many accounts; per account and address: guessing
-    # one password. Both are counted before the (deliberately slow) password check.
     await throttle(request, settings.rate_limit_token_address, "api-token-address", address)
+    return address
+
+
+@router.post("/auth/token", status_code=201, response_model=TokenOut, responses=ERRORS)
+async def create_token(
+    body: TokenRequest,
+    request: Request,
+    session: SessionDep,
+    address: Annotated[str, Depends(_throttled_address)],
+) -> dict[str, Any]:
+    """Exchange an email and password for a bearer token (shown only once)."""
+    settings: Settings = request.app.state.settings
+    # Per address (the dependency): one client trying many accounts; per account and
+    # address: guessing one password. Both are counted before the (deliberately slow)
+    # password check.
     # The limiter's storage may be a shared Redis: keep a digest there, not the address.
     account = hashlib.sha256(service.normalize_email(body.email).encode()).hexdigest()[:32]
     await throttle(
