@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -25,7 +24,7 @@ from meetbook.meetings import queries, service
 from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, MeetingCreate, ReasonBody
 from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
 from meetbook.meetings.timeparse import resolve_zone
-from meetbook.models import Meeting, Team
+from meetbook.models import Meeting, Team, User
 from meetbook.timeformat import (
     day_label,
     format_date,
@@ -383,12 +382,18 @@ class MemberChoice:
     id: int
     name: str
     zone_name: str
-    # "UTC−05:00 on Tue 10 Mar 2026" for the date chosen in the form, else "UTC−04:00 now".
-    offset: str
+    offset: str  # on the date chosen in the form, else now
+    on_date: str | None  # "Tue 10 Mar 2026": the date chosen, if any
 
     @property
     def label(self) -> str:
-        return f"{self.name} \u2014 {self.zone_name} ({self.offset})"
+        offset = f"{self.offset} on {self.on_date}" if self.on_date else self.offset
+        return f"{self.name} \u2014 {self.zone_name} ({offset})"
+
+    @property
+    def offset_when(self) -> str:
+        """`UTC−05:00 on Tue 10 Mar 2026`, or `UTC−04:00 now` before a date is chosen."""
+        return f"{self.offset} on {self.on_date}" if self.on_date else f"{self.offset} now"
 
 
 def _chosen_moment(text: str) -> datetime | None:
@@ -403,17 +408,19 @@ def _chosen_moment(text: str) -> datetime | None:
         return None
 
 
-def _offset_text(zone: ZoneInfo, chosen: datetime | None) -> str:
+def _member_choice(member: User, chosen: datetime | None) -> MemberChoice:
+    zone = resolve_zone(member.timezone)
     if chosen is not None:
         # A wall-clock time is read in the member's zone, as the form says it will be.
         try:
             moment = (
                 chosen.replace(tzinfo=zone) if chosen.tzinfo is None else chosen.astimezone(zone)
             )
-            return f"{offset_label(moment.utcoffset())} on {format_date(moment)}"
+            offset = offset_label(moment.utcoffset())
+            return MemberChoice(member.id, member.name, zone.key, offset, format_date(moment))
         except OverflowError:  # year 1 or 9999 moved across midnight: no such date here
             pass
-    return f"{zone_offset(zone)} now"
+    return MemberChoice(member.id, member.name, zone.key, zone_offset(zone), None)
 
 
 async def _request_form(
@@ -434,11 +441,8 @@ async def _request_form(
     chosen_moment = _chosen_moment(values.get("date", ""))
     if team_id is not None and team_id in {tid for tid, _ in teams}:
         for member, _role in await members_of(session, team_id, viewer.user.id):
-            if member.id == viewer.user.id:
-                continue
-            zone = resolve_zone(member.timezone)
-            offset = _offset_text(zone, chosen_moment)
-            members.append(MemberChoice(member.id, member.name, zone.key, offset))
+            if member.id != viewer.user.id:
+                members.append(_member_choice(member, chosen_moment))
     else:
         team_id = None
     member_id = _positive_id(values.get("user_id"))
