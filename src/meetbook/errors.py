@@ -114,9 +114,7 @@ NOT_JSON = "Send the body as JSON with Content-Type: application/json."
 # deep for the parser, bytes that are not UTF-8).
 _FASTAPI_DETAILS = {"There was an error parsing the body": NOT_AN_OBJECT}
 # What Pydantic (through FastAPI) reports when the body as a whole is not an object.
-_WHOLE_BODY_ERRORS = frozenset(
-    {"missing", "model_type", "model_attributes_type", "dict_type", "json_invalid"}
-)
+_WHOLE_BODY_ERRORS = frozenset({"missing", "model_type", "model_attributes_type", "dict_type"})
 
 
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
@@ -138,10 +136,12 @@ def invalid_input(errors: Iterable[Mapping[str, Any]]) -> ApiError:
         if item.get("type") == SENTENCE_ERROR:
             return BadRequest(str(item.get("msg")))
     for item in items:
-        location = tuple(item.get("loc", ()))
-        in_body = not location or location[0] == "body"
-        whole_body = item.get("type") == "json_invalid" or not [p for p in location if p != "body"]
-        if in_body and whole_body and item.get("type") in _WHOLE_BODY_ERRORS:
+        # About the body as a whole: its location is ("body",), or () from validate_body;
+        # a JSON syntax error is located at ("body", <character offset>).
+        whole_body = not [part for part in item.get("loc", ()) if part != "body"]
+        if item.get("type") == "json_invalid" or (
+            whole_body and item.get("type") in _WHOLE_BODY_ERRORS
+        ):
             if isinstance(item.get("input"), bytes):
                 return UnsupportedMediaType(NOT_JSON)
             return BadRequest(NOT_AN_OBJECT)
