@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from meetbook.headers import security_headers
 
 log = logging.getLogger("meetbook.errors")
 
@@ -101,9 +104,59 @@ _STARLETTE_MESSAGES = {
 }
 
 
+# A body model may refuse its input as a whole with one of the contract's sentences, e.g.
+# create's "user_id, team_id, and date are required": it raises
+# `PydanticCustomError(SENTENCE_ERROR, "<the sentence>")`, and the answer is that sentence.
+SENTENCE_ERROR = "meetbook_sentence"
+NOT_AN_OBJECT = "The request body must be a JSON object."
+NOT_JSON = "Send the body as JSON with Content-Type: application/json."
+# FastAPI's answer when reading the JSON fails other than by a syntax error (nesting too
+# deep for the parser, bytes that are not UTF-8).
+_FASTAPI_DETAILS = {"There was an error parsing the body": NOT_AN_OBJECT}
+# What Pydantic (through FastAPI) reports when the body as a whole is not an object.
+_WHOLE_BODY_ERRORS = frozenset({"missing", "model_type", "model_attributes_type", "dict_type"})
+
+
 def _field_name(location: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or "request"
+
+
+def invalid_input(errors: Iterable[Mapping[str, Any]]) -> ApiError:
+    """The contract's answer to Pydantic's (or FastAPI's) validation errors.
+
+    - a model's SENTENCE_ERROR: that sentence alone;
+    - a body that is not a JSON object: 400 saying so, or 415 when it was not sent as
+      JSON at all (FastAPI then hands the model the raw bytes);
+    - bad body fields: "Invalid value for <fields>: <first reason>." with one detail per
+      field; bad query, path or header parameters: "Some parameters are invalid: ...".
+    """
+    items = list(errors)
+    for item in items:
+        if item.get("type") == SENTENCE_ERROR:
+            return BadRequest(str(item.get("msg")))
+    for item in items:
+        # About the body as a whole: its location is ("body",), or () from validate_body;
+        # a JSON syntax error is located at ("body", <character offset>).
+        whole_body = not [part for part in item.get("loc", ()) if part != "body"]
+        if item.get("type") == "json_invalid" or (
+            whole_body and item.get("type") in _WHOLE_BODY_ERRORS
+        ):
+            if isinstance(item.get("input"), bytes):
+                return UnsupportedMediaType(NOT_JSON)
+            return BadRequest(NOT_AN_OBJECT)
+    details = [
+        {
+            "field": _field_name(item.get("loc", ())),
+            "message": str(item.get("msg", "is invalid")).removeprefix("Value error, "),
+        }
+        for item in items
+    ]
+    fields = ", ".join(dict.fromkeys(d["field"] for d in details))
+    if all(not item.get("loc") or item["loc"][0] == "body" for item in items):
+        first = details[0]["message"] if details else "is invalid"
+        return BadRequest(f"Invalid value for {fields}: {first}.", details=details)
+    return BadRequest(f"Some parameters are invalid: {fields}.", details=details)
 
 
 async def _api_error(_request: Request, error: Exception) -> JSONResponse:
@@ -137,7 +190,9 @@ def _flat_routes(routes: list[Any]) -> list[Any]:
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
-    if isinstance(error.detail, str) and error.detail and status not in _STARLETTE_MESSAGES:
+    if error.detail in _FASTAPI_DETAILS:
+        message = _FASTAPI_DETAILS[error.detail]
+    elif isinstance(error.detail, str) and error.detail and status not in _STARLETTE_MESSAGES:
         message = error.detail
     else:
         message = _STARLETTE_MESSAGES.get(status) or f"{HTTPStatus(status).phrase}."
@@ -149,14 +204,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
     return error_response(status, message, headers=headers)
 
 
-async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    details = [
-        {"field": _field_name(item.get("loc", ())), "message": str(item.get("msg", "is invalid"))}
-        for item in error.errors()
-    ]
-    fields = ", ".join(dict.fromkeys(d["field"] for d in details))
-    return error_response(400, f"Some parameters are invalid: {fields}.", details=details)
+    return await _api_error(request, invalid_input(error.errors()))
 
 
 async def _integrity_error(_request: Request, error: Exception) -> JSONResponse:
@@ -178,8 +228,6 @@ async def _database_down(_request: Request, error: Exception) -> JSONResponse:
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Starlette answers unhandled errors from its outermost middleware, outside ours, so
     # this response would otherwise go out without the security headers.
-    from meetbook.middleware import security_headers  # middleware imports this module
-
     log.exception("request.unexpected_error", exc_info=error)
     return error_response(
         500,

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetbook.errors import error_body
-from meetbook.jsonbody import MAX_BODY_BYTES
+from meetbook.headers import security_headers
+
+MAX_BODY_BYTES = 64 * 1024
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive` once the body passes the limit.
+
+    An HTTPException so that FastAPI, which reads bodies itself and turns other errors of
+    reading into a 400, lets it through to the 413 handler.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
 
 
 async def _send_error(send: Send, status: int, message: str) -> None:
@@ -61,7 +71,7 @@ class BodyLimitMiddleware:
             if incoming["type"] == "http.request":
                 received += len(incoming.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(message)
             return incoming
 
         async def tracking_send(outgoing: Message) -> None:
@@ -77,28 +87,9 @@ class BodyLimitMiddleware:
                 await _send_error(send, 413, message)
 
 
-# No inline script anywhere (the docs page is the one exception, see below).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "object-src 'none'"
-)
-# Swagger UI sets style attributes on its elements; its scripts are files of our own.
-DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
-
-
-def security_headers(path: str) -> dict[str, str]:
-    """The headers every response carries (the 500 handler adds them itself, see errors.py)."""
-    return {
-        "content-security-policy": DOCS_CSP if path == "/docs" else CSP,
-        "x-content-type-options": "nosniff",
-        "referrer-policy": "same-origin",
-        "x-frame-options": "DENY",
-        "cross-origin-opener-policy": "same-origin",
-    }
-
-
 class SecurityHeadersMiddleware:
+    """Add `security_headers` to every response that does not set them itself."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 

@@ -7,11 +7,11 @@ import pytest
 from meetbook.notifications.content import (
     EVENTS,
     Event,
-    format_when,
     one_line,
     push_message,
     reader_zone,
 )
+from meetbook.timeformat import format_when
 
 from .factories import START, make_meeting, make_notice
 

@@ -59,9 +59,15 @@ class World:
             return team.id
 
     async def meeting(
-        self, requester: Person, recipient: Person, team_id: int, *, days: float = 2
+        self,
+        requester: Person,
+        recipient: Person,
+        team_id: int,
+        *,
+        days: float = 2,
+        start: datetime | None = None,
     ) -> int:
-        start = (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0)
+        start = start or (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0)
         async with self.app.state.sessionmaker() as session, session.begin():
             user = await session.get(User, requester.id)
             assert user is not None

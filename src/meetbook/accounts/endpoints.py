@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from meetbook.accounts import service
 from meetbook.accounts.schemas import (
@@ -21,28 +21,36 @@ from meetbook.auth.tokens import issue_token, revoke_token
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import Unauthorized
-from meetbook.jsonbody import json_body_schema, read_json_object, validate_body
 from meetbook.meetings.endpoints import ERRORS
 from meetbook.params import IdPath
 
 router = APIRouter(prefix="/api/v3", tags=["accounts"])
 
 
-@router.post(
-    "/auth/token",
-    status_code=201,
-    response_model=TokenOut,
-    responses=ERRORS,
-    openapi_extra=json_body_schema(TokenRequest),
-)
-async def create_token(request: Request, session: SessionDep) -> dict[str, Any]:
-    """Exchange an email and password for a bearer token (shown only once)."""
+async def _throttled_address(request: Request) -> str:
+    """The caller's address, once its sign-in attempts are counted (429 past the limit).
+
+    A dependency, so FastAPI counts the attempt before it validates the body: malformed
+    attempts count too.
+    """
     settings: Settings = request.app.state.settings
     address = request.client.host if request.client else "unknown"
-    # Per address: one client trying many accounts; per account and address: guessing
-    # one password. Both are counted before the (deliberately slow) password check.
     await throttle(request, settings.rate_limit_token_address, "api-token-address", address)
-    body = validate_body(TokenRequest, await read_json_object(request))
+    return address
+
+
+@router.post("/auth/token", status_code=201, response_model=TokenOut, responses=ERRORS)
+async def create_token(
+    body: TokenRequest,
+    request: Request,
+    session: SessionDep,
+    address: Annotated[str, Depends(_throttled_address)],
+) -> dict[str, Any]:
+    """Exchange an email and password for a bearer token (shown only once)."""
+    settings: Settings = request.app.state.settings
+    # Per address (the dependency): one client trying many accounts; per account and
+    # address: guessing one password. Both are counted before the (deliberately slow)
+    # password check.
     # The limiter's storage may be a shared Redis: keep a digest there, not the address.
     account = hashlib.sha256(service.normalize_email(body.email).encode()).hexdigest()[:32]
     await throttle(
@@ -74,17 +82,10 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
     return _profile(user)
 
 
-@router.patch(
-    "/me", response_model=ProfileOut, responses=ERRORS, openapi_extra=json_body_schema(ProfilePatch)
-)
-async def patch_me(request: Request, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+@router.patch("/me", response_model=ProfileOut, responses=ERRORS)
+async def patch_me(patch: ProfilePatch, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Change your name or timezone."""
-    patch = validate_body(ProfilePatch, await read_json_object(request))
-    if patch.name is not None:
-        user.name = patch.name
-    if patch.timezone is not None:
-        user.timezone = patch.timezone
-    await session.flush()
+    await service.update_profile(session, user, patch)
     return _profile(user)
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.passwords import hash_password, verify_password
 from meetbook.errors import BadRequest, Conflict, NotFound
 from meetbook.models import Team, TeamMember, User
@@ -64,6 +65,19 @@ async def create_user(
             await session.flush()
     except IntegrityError:
         raise Conflict(f"A user with the email {user.email} already exists.") from None
+    return user
+
+
+async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch) -> User:
+    """Apply a validated profile change (`PATCH /me` and the settings form alike).
+
+    A field left out (None) keeps its value.
+    """
+    if patch.name is not None:
+        user.name = patch.name
+    if patch.timezone is not None:
+        user.timezone = patch.timezone
+    await session.flush()
     return user
 
 

@@ -30,6 +30,16 @@ async def issue_token(session: AsyncSession, user_id: int, name: str) -> tuple[s
     return token, row
 
 
+async def active_tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
+    """A user's tokens that still work, newest first."""
+    rows = await session.scalars(
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
+    return list(rows)
+
+
 async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None

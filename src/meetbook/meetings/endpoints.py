@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from meetbook.auth.deps import CurrentUser
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest
-from meetbook.jsonbody import json_body_schema, read_json_object, validate_body
 from meetbook.meetings import queries, service
 from meetbook.meetings.schemas import MeetingCreate, MeetingOut, MeetingPage, ReasonBody
 from meetbook.meetings.statuses import STATUSES, Status
@@ -20,8 +19,6 @@ from meetbook.params import IdPath
 
 router = APIRouter(prefix="/api/v3/meeting", tags=["meetings"])
 
-REQUIRED_FIELDS = ("user_id", "team_id", "date")
-REQUIRED_MESSAGE = "user_id, team_id, and date are required"
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 _RETRY_AFTER = {
     "description": "Seconds to wait before trying again.",
@@ -65,15 +62,9 @@ def _idempotency_key(value: str | None) -> str | None:
     return value
 
 
-@router.post(
-    "/create",
-    status_code=201,
-    response_model=MeetingOut,
-    responses=ERRORS,
-    openapi_extra=json_body_schema(MeetingCreate),
-)
+@router.post("/create", status_code=201, response_model=MeetingOut, responses=ERRORS)
 async def create_meeting(
-    request: Request,
+    payload: MeetingCreate,
     session: SessionDep,
     user: CurrentUser,
     now: Now,
@@ -90,12 +81,10 @@ async def create_meeting(
 ) -> JSONResponse:
     """Create a meeting request with another member of a team; the recipient is notified."""
     key = _idempotency_key(idempotency_key)
-    data = await read_json_object(request)
-    if any(data.get(name) in (None, "") for name in REQUIRED_FIELDS):
-        raise BadRequest(REQUIRED_MESSAGE)
-    payload = validate_body(MeetingCreate, data)
     if key is not None:
-        fingerprint = service.request_fingerprint(data)
+        # The body as read (ids as numbers, a null link left out): spelling the same
+        # request differently is still the same request.
+        fingerprint = service.request_fingerprint(payload.model_dump(exclude_none=True))
         stored = await service.claim_idempotency_key(session, user.id, key, fingerprint, now)
         if stored is not None:
             return _created(stored.status_code, stored.body)
@@ -248,35 +237,33 @@ async def confirm_meeting(
     return await _one(session, meeting, now)
 
 
-async def _reason(request: Request) -> str | None:
-    return validate_body(ReasonBody, await read_json_object(request, optional=True)).reason
+# Both bodies are optional: no body (or `null`) is no reason.
+OptionalReason = ReasonBody | None
 
 
-@router.post(
-    "/{meeting_id:id}/reject",
-    response_model=MeetingOut,
-    responses=ERRORS,
-    openapi_extra=json_body_schema(ReasonBody, required=False),
-)
+@router.post("/{meeting_id:id}/reject", response_model=MeetingOut, responses=ERRORS)
 async def reject_meeting(
-    meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
+    meeting_id: IdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    body: OptionalReason = None,
 ) -> dict[str, Any]:
     """Decline a pending request (recipient only), optionally with a reason."""
-    reason = await _reason(request)
+    reason = body.reason if body else None
     meeting = await service.reject_meeting(session, meeting_id, user, now, reason)
     return await _one(session, meeting, now)
 
 
-@router.post(
-    "/{meeting_id:id}/cancel",
-    response_model=MeetingOut,
-    responses=ERRORS,
-    openapi_extra=json_body_schema(ReasonBody, required=False),
-)
+@router.post("/{meeting_id:id}/cancel", response_model=MeetingOut, responses=ERRORS)
 async def cancel_meeting(
-    meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
+    meeting_id: IdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    body: OptionalReason = None,
 ) -> dict[str, Any]:
     """Cancel a pending or confirmed meeting before it starts (either participant)."""
-    reason = await _reason(request)
+    reason = body.reason if body else None
     meeting = await service.cancel_meeting(session, meeting_id, user, now, reason)
     return await _one(session, meeting, now)

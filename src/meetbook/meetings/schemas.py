@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from meetbook.errors import SENTENCE_ERROR
 
 MAX_LINK_LENGTH = 2048
 MAX_REASON_LENGTH = 500
 MAX_DATE_LENGTH = 100
+REQUIRED_FIELDS = ("user_id", "team_id", "date")
+REQUIRED_MESSAGE = "user_id, team_id, and date are required"
 
 
 def _strict_id(value: Any) -> Any:
@@ -47,6 +52,15 @@ class MeetingCreate(BaseModel):
     )
 
     _ids = field_validator("user_id", "team_id", mode="before")(_strict_id)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required(cls, data: Any) -> Any:
+        # The seed's one sentence for absent, null and "" alike, before any field's own
+        # reason (a body that is not an object is left to Pydantic's type check).
+        if isinstance(data, dict) and any(data.get(name) in (None, "") for name in REQUIRED_FIELDS):
+            raise PydanticCustomError(SENTENCE_ERROR, REQUIRED_MESSAGE)
+        return data
 
     @field_validator("date", mode="before")
     @classmethod

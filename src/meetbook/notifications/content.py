@@ -1,4 +1,7 @@
-"""What each notification says, independent of the channel that carries it."""
+"""What each notification says, independent of the channel that carries it.
+
+Times are written by `meetbook.timeformat`, as on the page.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from meetbook.timeformat import format_when_short
 
 Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
 EVENTS: tuple[Event, ...] = get_args(Event)
@@ -45,21 +50,6 @@ class Notice:
     notification_id: int  # stable per notification row
 
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 UTC_ZONE = ZoneInfo("UTC")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -76,24 +66,6 @@ def reader_zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return UTC_ZONE
-
-
-def format_when(moment: datetime, zone: ZoneInfo) -> str:
-    """'Monday 15 December 2025, 09:00 EST (America/New_York)', or '..., 14:00 UTC'."""
-    # Day and month names are spelled out here so the output never depends on the process locale.
-    local = moment.astimezone(zone)
-    text = f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
-    text += f"{local:%H:%M}"
-    if zone.key == "UTC":
-        return f"{text} UTC"
-    return f"{text} {local.tzname()} ({zone.key})"
-
-
-def format_when_short(moment: datetime, zone: ZoneInfo) -> str:
-    """'15 Dec 2025, 09:00 EST': short enough for a subject line or a push body."""
-    local = moment.astimezone(zone)
-    month = _MONTHS[local.month - 1][:3]
-    return f"{local.day} {month} {local.year}, {local:%H:%M} {local.tzname()}"
 
 
 def other_party_name(notice: Notice) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.errors import NotFound
 from meetbook.models import Device
+from meetbook.notifications.schemas import PushSubscription
 
 
 async def register_device(
@@ -40,6 +41,22 @@ async def register_device(
     device.subscription = subscription
     await session.flush()
     return device
+
+
+async def register_web_push(
+    session: AsyncSession, user_id: int, subscription: PushSubscription
+) -> Device:
+    """A browser's validated Web Push subscription (the API's devices and /settings alike)."""
+    return await register_device(
+        session,
+        user_id,
+        platform="webpush",
+        token=subscription.endpoint,
+        subscription={
+            "endpoint": subscription.endpoint,
+            "keys": {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth},
+        },
+    )
 
 
 async def remove_device(session: AsyncSession, device_id: int, user_id: int) -> None:

@@ -15,14 +15,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from meetbook.notifications.content import (
     UTC_ZONE,
     Notice,
-    format_when,
-    format_when_short,
     one_line,
     other_party_name,
     reader_zone,
 )
 from meetbook.notifications.errors import PermanentDeliveryError
 from meetbook.notifications.ics import build_invite
+from meetbook.timeformat import format_when, format_when_short
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

@@ -19,21 +19,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from meetbook.auth.deps import CurrentUser, current_user
 from meetbook.config import Settings
 from meetbook.db import SessionDep
-from meetbook.errors import BadRequest, NotFound
-from meetbook.jsonbody import json_body_schema, read_json_object, validate_body
+from meetbook.errors import NotFound
 from meetbook.meetings.endpoints import ERRORS
 from meetbook.meetings.service import meeting_for_participant
 from meetbook.models import DevEmail, Notification
 from meetbook.notifications import devices
 from meetbook.notifications.mailbox_page import mailbox_entry, render_mailbox
 from meetbook.notifications.schemas import (
-    DEVICE_MODELS,
     DeviceOut,
     DeviceRegistration,
     FcmDevice,
     NotificationList,
     VapidPublicKey,
-    WebPushDevice,
 )
 from meetbook.notifications.webpush import vapid_application_server_key
 from meetbook.params import IdPath
@@ -49,73 +46,22 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: ERRORS[status] for status in (*statuses, 500, 503)}
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` with Pydantic's local `#/$defs/...` references replaced by what they name.
-
-    In the OpenAPI document `#` is the document itself, where `$defs` would not resolve.
-    """
-    body = schema["requestBody"]["content"]["application/json"]["schema"]
-    definitions = body.get("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return resolve(definitions[ref.removeprefix("#/$defs/")])
-            return {
-                key: resolve(value)
-                for key, value in node.items()
-                # The discriminator's mapping names $defs too; `platform` alone still tells.
-                if key not in ("$defs", "mapping")
-            }
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        return node
-
-    resolved: dict[str, Any] = resolve(schema)
-    return resolved
-
-
-def _parse_device(data: dict[str, Any]) -> FcmDevice | WebPushDevice:
-    # Picking the model by `platform` first keeps error fields plain ("token", not "fcm.token").
-    platform = data.get("platform")
-    model = DEVICE_MODELS.get(platform) if isinstance(platform, str) else None
-    if model is None:
-        message = "must be fcm or webpush"
-        raise BadRequest(
-            f"Invalid value for platform: {message}.",
-            details=[{"field": "platform", "message": message}],
-        )
-    return validate_body(model, data)
-
-
 @router.post(
     "/api/v3/devices",
     status_code=201,
     response_model=DeviceOut,
     responses=_errors(400, 401, 409, 413, 415, 429),
-    openapi_extra=_inline_refs(json_body_schema(DeviceRegistration)),
     tags=["devices"],
 )
 async def register_device(
-    request: Request, session: SessionDep, user: CurrentUser
+    registration: DeviceRegistration, session: SessionDep, user: CurrentUser
 ) -> dict[str, int]:
     """Register a push device; registering the same token again returns the same id."""
-    body = _parse_device(await read_json_object(request))
+    body = registration.root
     if isinstance(body, FcmDevice):
         device = await devices.register_device(session, user.id, platform="fcm", token=body.token)
     else:
-        subscription = body.subscription
-        device = await devices.register_device(
-            session,
-            user.id,
-            platform="webpush",
-            token=subscription.endpoint,
-            subscription={
-                "endpoint": subscription.endpoint,
-                "keys": {"p256dh": subscription.keys.p256dh, "auth": subscription.keys.auth},
-            },
-        )
+        device = await devices.register_web_push(session, user.id, body.subscription)
     log.info(
         "device.registered",
         extra={"user_id": user.id, "device_id": device.id, "platform": body.platform},

@@ -5,11 +5,21 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # The devices.token column holds the FCM token or the Web Push endpoint and is 2048
 # characters wide; real FCM tokens are about 160 characters.
@@ -117,9 +127,24 @@ DEVICE_MODELS: dict[str, type[FcmDevice] | type[WebPushDevice]] = {
 
 
 class DeviceRegistration(RootModel[FcmDevice | WebPushDevice]):
-    """The body of `POST /api/v3/devices` (documentation: the route validates per platform)."""
+    """The body of `POST /api/v3/devices`: one device of either platform."""
 
     root: Annotated[FcmDevice | WebPushDevice, Field(discriminator="platform")]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _by_platform(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # Picking the model by `platform` first keeps error fields plain ("token", where
+        # the tagged union would say "fcm.token") and names `platform` when it is wrong.
+        if not isinstance(data, dict):
+            return handler(data)  # Pydantic's "not an object"
+        platform = data.get("platform")
+        model = DEVICE_MODELS.get(platform) if isinstance(platform, str) else None
+        if model is None:
+            error = PydanticCustomError("platform", "must be fcm or webpush")
+            detail = InitErrorDetails(type=error, loc=("platform",), input=platform)
+            raise ValidationError.from_exception_data(cls.__name__, [detail])
+        return cls(model.model_validate(data))
 
 
 class DeviceOut(BaseModel):

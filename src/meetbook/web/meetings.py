@@ -7,10 +7,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,19 +24,21 @@ from meetbook.meetings import queries, service
 from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, MeetingCreate, ReasonBody
 from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
 from meetbook.meetings.timeparse import resolve_zone
-from meetbook.models import Meeting, Team
-from meetbook.web.errors import error_page
-from meetbook.web.flash import Flash, add_flash
-from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
-from meetbook.web.templating import render
-from meetbook.web.timeformat import (
+from meetbook.models import Meeting, Team, User
+from meetbook.timeformat import (
     day_label,
+    format_date,
     format_instant,
     format_moment,
     format_range,
     format_time_range,
+    offset_label,
     zone_offset,
 )
+from meetbook.web.errors import error_page
+from meetbook.web.flash import Flash, add_flash
+from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
+from meetbook.web.templating import render
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
@@ -380,11 +382,45 @@ class MemberChoice:
     id: int
     name: str
     zone_name: str
-    offset: str
+    offset: str  # on the date chosen in the form, else now
+    on_date: str | None  # "Tue 10 Mar 2026": the date chosen, if any
 
     @property
     def label(self) -> str:
-        return f"{self.name} \u2014 {self.zone_name} ({self.offset})"
+        offset = f"{self.offset} on {self.on_date}" if self.on_date else self.offset
+        return f"{self.name} \u2014 {self.zone_name} ({offset})"
+
+    @property
+    def offset_when(self) -> str:
+        """`UTC−05:00 on Tue 10 Mar 2026`, or `UTC−04:00 now` before a date is chosen."""
+        return f"{self.offset} on {self.on_date}" if self.on_date else f"{self.offset} now"
+
+
+def _chosen_moment(text: str) -> datetime | None:
+    """The date the form was given (`datetime-local`, or ISO with an offset), if readable.
+
+    Only to say which UTC offset the member's zone has then; the meeting's time itself is
+    read by the service's rules.
+    """
+    try:
+        return datetime.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _member_choice(member: User, chosen: datetime | None) -> MemberChoice:
+    zone = resolve_zone(member.timezone)
+    if chosen is not None:
+        # A wall-clock time is read in the member's zone, as the form says it will be.
+        try:
+            moment = (
+                chosen.replace(tzinfo=zone) if chosen.tzinfo is None else chosen.astimezone(zone)
+            )
+            offset = offset_label(moment.utcoffset())
+            return MemberChoice(member.id, member.name, zone.key, offset, format_date(moment))
+        except OverflowError:  # year 1 or 9999 moved across midnight: no such date here
+            pass
+    return MemberChoice(member.id, member.name, zone.key, zone_offset(zone), None)
 
 
 async def _request_form(
@@ -402,12 +438,11 @@ async def _request_form(
     if team_id is None and len(teams) == 1:
         team_id = teams[0][0]
     members: list[MemberChoice] = []
+    chosen_moment = _chosen_moment(values.get("date", ""))
     if team_id is not None and team_id in {tid for tid, _ in teams}:
         for member, _role in await members_of(session, team_id, viewer.user.id):
-            if member.id == viewer.user.id:
-                continue
-            zone = resolve_zone(member.timezone)
-            members.append(MemberChoice(member.id, member.name, zone.key, zone_offset(zone)))
+            if member.id != viewer.user.id:
+                members.append(_member_choice(member, chosen_moment))
     else:
         team_id = None
     member_id = _positive_id(values.get("user_id"))
@@ -434,9 +469,10 @@ async def request_form(
     viewer: ViewerDep,
     team: str | None = None,
     member: str | None = None,
+    date: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Team → member → date and time in the member's zone → optional link."""
-    values = {"team_id": team or "", "user_id": member or "", "date": "", "link": ""}
+    values = {"team_id": team or "", "user_id": member or "", "date": date or "", "link": ""}
     return await _request_form(request, session, viewer, values)
 
 

@@ -12,18 +12,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
-from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.accounts.service import update_profile
+from meetbook.auth.tokens import active_tokens, issue_token, revoke_token
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest, Forbidden, NotFound
-from meetbook.jsonbody import read_json_object, validate_body
+from meetbook.jsonbody import validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
-from meetbook.models import ApiToken
-from meetbook.notifications.devices import register_device
+from meetbook.notifications.devices import register_web_push
 from meetbook.notifications.schemas import PushSubscription
+from meetbook.timeformat import format_instant, zone_offset
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
@@ -35,7 +35,6 @@ from meetbook.web.session import (
     same_token,
 )
 from meetbook.web.templating import render
-from meetbook.web.timeformat import format_instant, zone_offset
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
@@ -63,15 +62,6 @@ def _application_server_key(pem_path: Path) -> str:
     return vapid_application_server_key(pem_path)
 
 
-async def _tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
-    rows = await session.scalars(
-        select(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
-    )
-    return list(rows)
-
-
 async def _settings_page(
     request: Request,
     session: AsyncSession,
@@ -93,7 +83,7 @@ async def _settings_page(
             "is_current": token.id == viewer.token.id,
             "is_session": token.name == SESSION_TOKEN_NAME,
         }
-        for token in await _tokens(session, user.id)
+        for token in await active_tokens(session, user.id)
     ]
     settings = app_settings(request)
     push_key = (
@@ -140,12 +130,7 @@ async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep)
         return await _settings_page(
             request, session, viewer, values=values, errors=errors, status_code=400
         )
-    user = viewer.user
-    if patch.name is not None:
-        user.name = patch.name
-    if patch.timezone is not None:
-        user.timezone = patch.timezone
-    await session.flush()
+    user = await update_profile(session, viewer.user, patch)
     zone = resolve_zone(user.timezone)
     response = RedirectResponse("/settings", status_code=303)
     add_flash(
@@ -189,21 +174,14 @@ async def revoke(
 
 @router.post("/settings/push-subscription")
 async def push_subscription(
-    request: Request, session: SessionDep, viewer: ViewerDep
+    body: PushSubscription, request: Request, session: SessionDep, viewer: ViewerDep
 ) -> JSONResponse:
     """Register this browser's Web Push subscription (called by app.js)."""
     if not same_token(viewer.csrf_token, request.headers.get(CSRF_HEADER)):
         raise Forbidden("The CSRF token is missing or wrong; reload the page and try again.")
     if app_settings(request).vapid_private_key is None:
         raise NotFound("Web Push is not configured on this server.")
-    # The same rules as POST /api/v3/devices: https endpoint, a real P-256 key.
-    body = validate_body(PushSubscription, await read_json_object(request))
-    subscription = {
-        "endpoint": body.endpoint,
-        "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth},
-    }
-    device = await register_device(
-        session, viewer.user.id, platform="webpush", token=body.endpoint, subscription=subscription
-    )
+    # The same model and rule as POST /api/v3/devices: https endpoint, a real P-256 key.
+    device = await register_web_push(session, viewer.user.id, body)
     log.info("web.push.subscribed", extra={"user_id": viewer.user.id, "device_id": device.id})
     return JSONResponse({"id": device.id}, status_code=201)

@@ -59,7 +59,7 @@
         const option = select.selectedOptions[0];
         if (!option || !option.dataset.zone) return;
         hint.textContent = "Enter it as " + option.dataset.name + "\u2019s clock shows it: " +
-          option.dataset.zone + " (" + option.dataset.offset + " now).";
+          option.dataset.zone + " (" + option.dataset.offset + ").";
       });
     });
 
