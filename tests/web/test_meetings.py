@@ -92,7 +92,7 @@ async def test_the_requester_cannot_confirm(client: httpx.AsyncClient, world: Wo
     assert f"/meetings/{meeting_id}/confirm" not in sent.text
     response = await client.post(f"/meetings/{meeting_id}/confirm", data={"csrf_token": csrf})
     page = await client.get(response.headers["location"])
-    assert "Only the recipient can confirm this meeting." in page.text
+    assert "You are not the one whose answer is awaited." in page.text
     assert (await world.stored(meeting_id)).status == "pending"
 
 

@@ -211,7 +211,8 @@ def refusal(action: Action, meeting: Meeting, actor_id: int | None, now_ts: int)
     Checked in this order, so the message names the first real obstacle: the status,
     then the clock, then who is asking. (Non-participants never get here: they get 404.)
     """
-    status = effective_status(meeting, now_ts)
+    # The clock acts on the stored status it overtakes; everyone else on what they see.
+    status = meeting.status if action.who == "clock" else effective_status(meeting, now_ts)
     if status not in action.sources:
         return Conflict(f"The meeting is {status}, so it cannot be {action.verb}.")
     if not action.guard.holds(meeting, now_ts):
