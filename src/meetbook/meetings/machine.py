@@ -369,6 +369,7 @@ async def apply_action(
         await publish(
             session, action.event, meeting, actor_id=actor_id, context=context, invite=invite
         )
+    await session.flush()
     log.info(
         f"meeting.{action.history}",
         extra={"meeting_id": meeting.id, "by": actor_id, "from": source},

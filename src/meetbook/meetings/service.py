@@ -106,6 +106,7 @@ async def create_meeting(
     await publish(
         session, "meeting-created", meeting, actor_id=requester.id, context=context, invite=False
     )
+    await session.flush()
     log.info("meeting.created", extra={"meeting_id": meeting.id, "requester_id": requester.id})
     return meeting
 
