@@ -38,10 +38,13 @@ def record(
 
 async def entries(session: AsyncSession, meeting_id: int) -> Sequence[MeetingHistory]:
     """The meeting's history, oldest first."""
+    # In the order written: the clock's rows are dated when its guard began to hold (a
+    # meeting's start or end), which no later change can precede, while two changes in
+    # one second (or clocks of differing precision) would make `at` an unsteady order.
     query = (
         select(MeetingHistory)
         .where(MeetingHistory.meeting_id == meeting_id)
-        .order_by(MeetingHistory.at, MeetingHistory.id)
+        .order_by(MeetingHistory.id)
     )
     return (await session.scalars(query)).all()
 

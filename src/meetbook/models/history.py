@@ -25,4 +25,4 @@ class MeetingHistory(Base):
     start_time: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_meeting_history_meeting_at", "meeting_id", "at", "id"),)
+    __table_args__ = (Index("ix_meeting_history_meeting", "meeting_id", "id"),)

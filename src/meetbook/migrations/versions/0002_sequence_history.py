@@ -48,9 +48,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_meeting_history")),
     )
     with op.batch_alter_table("meeting_history", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_meeting_history_meeting_at", ["meeting_id", "at", "id"], unique=False
-        )
+        batch_op.create_index("ix_meeting_history_meeting", ["meeting_id", "id"], unique=False)
     # Meetings made before this revision: their creation is known exactly, and a cancel
     # of a confirmed meeting sent its METHOD:CANCEL with SEQUENCE 1. Later changes were
     # not recorded, so they are not invented here.
@@ -65,7 +63,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("meeting_history", schema=None) as batch_op:
-        batch_op.drop_index("ix_meeting_history_meeting_at")
+        batch_op.drop_index("ix_meeting_history_meeting")
     op.drop_table("meeting_history")
     with op.batch_alter_table("meetings", schema=None) as batch_op:
         batch_op.drop_index("ix_meetings_status_start")
