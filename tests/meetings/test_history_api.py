@@ -99,7 +99,7 @@ async def test_cancelling_a_pending_request(client, trio, clock) -> None:
 
 
 async def test_a_refused_change_leaves_no_entry(client, trio, clock) -> None:
-    requester, recipient, _ = trio
+    requester, _recipient, _ = trio
     meeting = await _meeting(client, trio, clock)
     refused = await client.post(f"/api/v3/meeting/{meeting['id']}/confirm", headers=requester.auth)
     assert refused.status_code == 403
@@ -152,7 +152,7 @@ async def test_a_started_meeting_is_not_completed_yet(client, trio, clock: Movab
 
 
 async def test_history_is_404_for_anyone_else(client, world: World, trio, clock) -> None:
-    requester, _, team_id = trio
+    requester, _, _team_id = trio
     meeting = await _meeting(client, trio, clock)
     teammate = await world.person()
     for stranger in (teammate, await world.person()):

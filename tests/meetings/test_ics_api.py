@@ -54,7 +54,9 @@ async def test_confirm_keeps_sequence_0_and_cancel_raises_it(
 ) -> None:
     requester, recipient, _ = trio
     meeting = await _meeting(client, trio, clock)
-    confirmed = await client.post(f"/api/v3/meeting/{meeting['id']}/confirm", headers=recipient.auth)
+    confirmed = await client.post(
+        f"/api/v3/meeting/{meeting['id']}/confirm", headers=recipient.auth
+    )
     assert (confirmed.json()["sequence"], confirmed.json()["awaiting_user_id"]) == (0, None)
     _, event = await _ics(client, meeting["id"], requester)
     assert (event["SEQUENCE"], event["STATUS"]) == (0, "CONFIRMED")
@@ -91,7 +93,7 @@ async def test_cancelling_a_pending_request_leaves_the_sequence(client, trio, cl
 
 
 async def test_the_ics_is_404_for_anyone_else(client, world: World, trio, clock) -> None:
-    requester, _, team_id = trio
+    requester, _, _team_id = trio
     meeting = await _meeting(client, trio, clock)
     teammate = await world.person()
     await world.team(teammate)

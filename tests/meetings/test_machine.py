@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -185,7 +185,9 @@ async def trio(world: World):
 
 async def _meeting(client, trio, clock, *, days=7, hour=10) -> int:
     requester, recipient, team_id = trio
-    response = await create_meeting(client, requester, recipient, team_id, future(clock, days, hour))
+    response = await create_meeting(
+        client, requester, recipient, team_id, future(clock, days, hour)
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -209,7 +211,7 @@ async def test_cancelling_a_confirmed_meeting_that_started_is_409_has_started(
 async def test_confirming_a_rejected_meeting_whose_slot_is_taken_names_rejected(
     client, world: World, trio, clock
 ) -> None:
-    requester, recipient, team_id = trio
+    _requester, recipient, _team_id = trio
     rejected = await _meeting(client, trio, clock)
     await client.post(f"/api/v3/meeting/{rejected}/reject", headers=recipient.auth)
     third = await world.person()

@@ -400,9 +400,7 @@ async def test_the_buttons_are_the_machines_allowed_actions(
             assert _offered(page.text, meeting_id) == allowed == expected[(viewer, meeting_id)]
 
 
-async def test_the_meeting_page_shows_its_history(
-    client: httpx.AsyncClient, world: World
-) -> None:
+async def test_the_meeting_page_shows_its_history(client: httpx.AsyncClient, world: World) -> None:
     ana = await world.person("Ana Lima")
     ben = await world.person("Ben Carter", "America/New_York")
     meeting_id = await world.meeting(ana, ben, await world.team(ana, ben))

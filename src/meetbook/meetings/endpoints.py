@@ -301,7 +301,7 @@ async def meeting_history(
 @router.get(
     "/{meeting_id:id}/ics",
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}, **ERRORS},
+    responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}}, **ERRORS},
 )
 async def meeting_ics(
     meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
