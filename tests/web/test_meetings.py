@@ -413,3 +413,21 @@ async def test_the_meeting_page_shows_its_history(client: httpx.AsyncClient, wor
     entries = re.findall(r'<span class="history-text">([^<]+)</span>', page.text)
     assert entries == ["Ana Lima requested the meeting", "You cancelled"]
     assert "Off sick" in page.text
+
+
+async def test_the_meeting_page_offers_its_ics(client: httpx.AsyncClient, world: World) -> None:
+    ana = await world.person("Ana Lima")
+    ben = await world.person("Ben Carter", "America/New_York")
+    eve = await world.person("Eve", "UTC")
+    meeting_id = await world.meeting(ana, ben, await world.team(ana, ben))
+    await sign_in(client, ana)
+    page = await client.get(f"/meetings/{meeting_id}")
+    assert f'href="/meetings/{meeting_id}/ics"' in page.text
+    ics = await client.get(f"/meetings/{meeting_id}/ics")
+    assert ics.status_code == 200
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert b"METHOD:PUBLISH" in ics.content
+    assert f"UID:meeting-{meeting_id}@testserver".encode() in ics.content
+    client.cookies.clear()
+    await sign_in(client, eve)
+    assert (await client.get(f"/meetings/{meeting_id}/ics")).status_code == 404

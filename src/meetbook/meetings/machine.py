@@ -219,7 +219,7 @@ def refusal(action: Action, meeting: Meeting, actor_id: int | None, now_ts: int)
         return Conflict(action.guard.refusal.format(verb=action.verb))
     if action.who == "clock":
         if actor_id is not None:
-            return Forbidden(f"A meeting is {action.verb} by the clock, not by a participant.")
+            return Forbidden(f"Only the clock marks a meeting {action.verb}.")
     elif action.who == "awaited" and actor_id != awaited_user_id(meeting, status):
         return Forbidden("You are not the one whose answer is awaited.")
     return None
@@ -241,11 +241,10 @@ def allowed_actions(meeting: Meeting, viewer_id: int, now: datetime) -> tuple[Ac
 
 @dataclass(frozen=True)
 class Change:
-    """What `apply_action` did: the status it really left, and the one it reached."""
+    """What `apply_action` did: the action, and the status it really left."""
 
     action: Action
     source: Status
-    target: Status
 
 
 async def slot_conflict(
@@ -326,7 +325,7 @@ async def apply_action(
         # The clock's change happened when the guard began to hold, whenever it is seen.
         at = max(datetime.fromtimestamp(action.guard.since(meeting), UTC), meeting.updated_at)
     source = await _compare_and_swap(session, meeting, action, actor_id, now_ts, at, reason)
-    change = Change(action, source, action.target)
+    change = Change(action, source)
 
     if action.target in BOOKED and source not in BOOKED:
         # Inserted in user-id order: two confirms crossing the same pair of people (A

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.service import members_of, teams_of
 from meetbook.clock import Now
+from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
 from meetbook.jsonbody import validate_body
@@ -311,6 +312,33 @@ async def meeting_page(
         "max_reason": MAX_REASON_LENGTH,
     }
     return render(request, "meeting.html", context, viewer=viewer)
+
+
+@router.get("/meetings/{meeting_id:int}/ics")
+async def meeting_calendar_file(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """The meeting as an .ics file: the API's calendar object, with the invites' UID."""
+    try:
+        if meeting_id > MAX_ID:
+            raise NotFound(f"Meeting {meeting_id} was not found.")
+        settings: Settings = request.app.state.settings
+        body = await service.meeting_ics(
+            session,
+            meeting_id,
+            viewer.user,
+            now,
+            domain=settings.mail_domain,
+            base_url=settings.base_url,
+        )
+    except NotFound:
+        message = "This meeting does not exist, or it is not one of yours."
+        return error_page(request, 404, message, viewer)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.ics"'},
+    )
 
 
 _DONE: dict[ActionName, str] = {
