@@ -38,9 +38,9 @@ def record(
 
 async def entries(session: AsyncSession, meeting_id: int) -> Sequence[MeetingHistory]:
     """The meeting's history, oldest first."""
-    # In the order written: the clock's rows are dated when its guard began to hold (a
-    # meeting's start or end), which no later change can precede, while two changes in
-    # one second (or clocks of differing precision) would make `at` an unsteady order.
+    # In the order written, not by `at`: two changes within one second tie on `at`. The
+    # clock's rows, dated back to the meeting's start or end, are last either way: no
+    # change can follow an expiry or a completion.
     query = (
         select(MeetingHistory)
         .where(MeetingHistory.meeting_id == meeting_id)

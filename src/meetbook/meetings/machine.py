@@ -169,11 +169,17 @@ def effective_status(meeting: Meeting, now_ts: int) -> Status:
     `pending` past its start is `expired` and `confirmed` past its end is `completed`,
     whatever the stored value still says (it is written when first observed).
     """
+    overtaken = _clock_action(meeting, now_ts)
     status: Status = meeting.status  # type: ignore[assignment]
+    return overtaken.target if overtaken else status
+
+
+def _clock_action(meeting: Meeting, now_ts: int) -> Action | None:
+    """The clock's action the stored status is due for, if any."""
     for action in CLOCK_ACTIONS:
-        if status in action.sources and action.guard.holds(meeting, now_ts):
-            return action.target
-    return status
+        if meeting.status in action.sources and action.guard.holds(meeting, now_ts):
+            return action
+    return None
 
 
 def _stored_in(statuses: tuple[Status, ...]) -> ColumnElement[bool]:
@@ -361,7 +367,7 @@ async def apply_action(
         context: dict[str, Any] = {
             "actor_id": actor_id,
             "reason": reason if action.keeps_reason else None,
-            "was_confirmed": source == "confirmed",
+            "was_confirmed": source in BOOKED,
             "sequence": meeting.sequence,
         }
         invite = (source in BOOKED) != (action.target in BOOKED)
@@ -418,14 +424,13 @@ async def _compare_and_swap(
 
 async def materialise(session: AsyncSession, meeting: Meeting, now: datetime) -> Change | None:
     """Write the clock's status of `meeting` (with its history row) if the stored one is stale."""
-    now_ts = int(now.timestamp())
-    for action in CLOCK_ACTIONS:
-        if meeting.status in action.sources and action.guard.holds(meeting, now_ts):
-            try:
-                return await apply_action(session, meeting, action.name, None, now)
-            except Conflict:
-                return None  # a concurrent request wrote it first
-    return None
+    action = _clock_action(meeting, int(now.timestamp()))
+    if action is None:
+        return None
+    try:
+        return await apply_action(session, meeting, action.name, None, now)
+    except Conflict:
+        return None  # a concurrent request wrote it first
 
 
 async def materialise_clock_statuses(session: AsyncSession, now: datetime, limit: int) -> int:
