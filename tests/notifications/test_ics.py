@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from icalendar import Calendar, Event
 
 from meetbook.notifications.content import MeetingInfo
@@ -66,10 +67,26 @@ def test_cancel_keeps_the_uid_and_raises_the_sequence() -> None:
     assert cancel["STATUS"] == "CANCELLED"
 
 
-def test_a_cancel_is_never_sent_with_sequence_zero() -> None:
-    _, cancel, _ = parse(make_meeting(sequence=0), method="CANCEL")
+@pytest.mark.parametrize("method", ["REQUEST", "CANCEL", "PUBLISH"])
+@pytest.mark.parametrize("sequence", [0, 1, 4])
+def test_the_sequence_is_the_meetings_own(method: str, sequence: int) -> None:
+    _, event, _ = parse(make_meeting(sequence=sequence), method=method)
 
-    assert cancel["SEQUENCE"] == 1
+    assert event["SEQUENCE"] == sequence
+
+
+@pytest.mark.parametrize(
+    ("status", "partstat"),
+    [("TENTATIVE", "NEEDS-ACTION"), ("CONFIRMED", "ACCEPTED"), ("CANCELLED", "ACCEPTED")],
+)
+def test_publish_states_the_meetings_status(status: str, partstat: str) -> None:
+    calendar, event, _ = parse(make_meeting(reason="Ill"), method="PUBLISH", status=status)
+
+    assert calendar["METHOD"] == "PUBLISH"
+    assert event["UID"] == "meeting-123@meet.example.test"
+    assert event["STATUS"] == status
+    assert event["ATTENDEE"].params["PARTSTAT"] == partstat
+    assert ("Reason: Ill" in event["DESCRIPTION"]) == (status == "CANCELLED")
 
 
 def test_no_link_means_no_url_or_location() -> None:

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from meetbook.meetings.machine import allowed_actions
+
 from .conftest import World, csrf_of, sign_in
 
 
@@ -92,7 +94,7 @@ async def test_the_requester_cannot_confirm(client: httpx.AsyncClient, world: Wo
     assert f"/meetings/{meeting_id}/confirm" not in sent.text
     response = await client.post(f"/meetings/{meeting_id}/confirm", data={"csrf_token": csrf})
     page = await client.get(response.headers["location"])
-    assert "Only the recipient can confirm this meeting." in page.text
+    assert "You are not the one whose answer is awaited." in page.text
     assert (await world.stored(meeting_id)).status == "pending"
 
 
@@ -357,3 +359,75 @@ async def test_with_several_teams_the_team_is_chosen_first(
     assert "Ben Carter — America/New_York" in other.text
     foreign = await client.get("/meetings/new?team=999999")
     assert 'id="user_id"' not in foreign.text
+
+
+# The state machine on the page -----------------------------------------------------------
+
+
+def _offered(html: str, meeting_id: int) -> tuple[str, ...]:
+    return tuple(re.findall(rf'action="/meetings/{meeting_id}/(\w+)"', html))
+
+
+async def test_the_buttons_are_the_machines_allowed_actions(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person("Ana Lima")
+    ben = await world.person("Ben Carter", "America/New_York")
+    team = await world.team(ana, ben)
+    pending = await world.meeting(ana, ben, team, days=2)
+    confirmed = await world.meeting(ana, ben, team, days=3)
+    rejected = await world.meeting(ana, ben, team, days=4)
+    csrf = await sign_in(client, ben)
+    await client.post(f"/meetings/{confirmed}/confirm", data={"csrf_token": csrf})
+    await client.post(f"/meetings/{rejected}/reject", data={"csrf_token": csrf})
+    expected = {
+        ("ben", pending): ("confirm", "reject"),
+        ("ben", confirmed): ("cancel",),
+        ("ben", rejected): (),
+        ("ana", pending): ("cancel",),
+        ("ana", confirmed): ("cancel",),
+        ("ana", rejected): (),
+    }
+    for viewer in ("ben", "ana"):
+        if viewer == "ana":
+            client.cookies.clear()
+            await sign_in(client, ana)
+        person = ben if viewer == "ben" else ana
+        for meeting_id in (pending, confirmed, rejected):
+            page = await client.get(f"/meetings/{meeting_id}")
+            stored = await world.stored(meeting_id)
+            allowed = allowed_actions(stored, person.id, datetime.now(UTC))
+            assert _offered(page.text, meeting_id) == allowed == expected[(viewer, meeting_id)]
+
+
+async def test_the_meeting_page_shows_its_history(client: httpx.AsyncClient, world: World) -> None:
+    ana = await world.person("Ana Lima")
+    ben = await world.person("Ben Carter", "America/New_York")
+    meeting_id = await world.meeting(ana, ben, await world.team(ana, ben))
+    csrf = await sign_in(client, ben)
+    await client.post(
+        f"/meetings/{meeting_id}/cancel", data={"csrf_token": csrf, "reason": "Off sick"}
+    )
+    page = await client.get(f"/meetings/{meeting_id}")
+    assert '<h2 id="history-heading">History</h2>' in page.text
+    entries = re.findall(r'<span class="history-text">([^<]+)</span>', page.text)
+    assert entries == ["Ana Lima requested the meeting", "You cancelled"]
+    assert "Off sick" in page.text
+
+
+async def test_the_meeting_page_offers_its_ics(client: httpx.AsyncClient, world: World) -> None:
+    ana = await world.person("Ana Lima")
+    ben = await world.person("Ben Carter", "America/New_York")
+    eve = await world.person("Eve", "UTC")
+    meeting_id = await world.meeting(ana, ben, await world.team(ana, ben))
+    await sign_in(client, ana)
+    page = await client.get(f"/meetings/{meeting_id}")
+    assert f'href="/meetings/{meeting_id}/ics"' in page.text
+    ics = await client.get(f"/meetings/{meeting_id}/ics")
+    assert ics.status_code == 200
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert b"METHOD:PUBLISH" in ics.content
+    assert f"UID:meeting-{meeting_id}@testserver".encode() in ics.content
+    client.cookies.clear()
+    await sign_in(client, eve)
+    assert (await client.get(f"/meetings/{meeting_id}/ics")).status_code == 404

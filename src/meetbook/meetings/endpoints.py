@@ -5,15 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from meetbook.auth.deps import CurrentUser
 from meetbook.clock import Now
+from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest
-from meetbook.meetings import queries, service
-from meetbook.meetings.schemas import MeetingCreate, MeetingOut, MeetingPage, ReasonBody
+from meetbook.meetings import history, queries, service
+from meetbook.meetings.schemas import (
+    MeetingCreate,
+    MeetingHistoryPage,
+    MeetingOut,
+    MeetingPage,
+    ReasonBody,
+)
 from meetbook.meetings.statuses import STATUSES, Status
 from meetbook.params import IdPath
 
@@ -267,3 +274,32 @@ async def cancel_meeting(
     reason = body.reason if body else None
     meeting = await service.cancel_meeting(session, meeting_id, user, now, reason)
     return await _one(session, meeting, now)
+
+
+@router.get("/{meeting_id:id}/history", response_model=MeetingHistoryPage, responses=ERRORS)
+async def meeting_history(
+    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Every change of a meeting you take part in, oldest first (the clock's included)."""
+    rows = await service.meeting_history(session, meeting_id, user, now)
+    return {"data": [history.entry_json(row) for row in rows]}
+
+
+@router.get(
+    "/{meeting_id:id}/ics",
+    response_class=Response,
+    responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}}, **ERRORS},
+)
+async def meeting_ics(
+    meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
+) -> Response:
+    """A meeting you take part in as an iCalendar object (METHOD:PUBLISH, the invites' UID)."""
+    settings: Settings = request.app.state.settings
+    body = await service.meeting_ics(
+        session, meeting_id, user, now, domain=settings.mail_domain, base_url=settings.base_url
+    )
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.ics"'},
+    )

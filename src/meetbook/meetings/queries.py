@@ -14,7 +14,8 @@ from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.errors import BadRequest
-from meetbook.meetings.statuses import Status, effective_status, status_filter
+from meetbook.meetings.machine import awaited_user_id, effective_status, status_filter
+from meetbook.meetings.statuses import Status
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import Meeting, User
 
@@ -28,6 +29,7 @@ def _iso_z(moment: datetime) -> str:
 
 def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[str, object]:
     start = datetime.fromtimestamp(meeting.start_time, UTC)
+    status = effective_status(meeting, now_ts)
     return {
         "id": meeting.id,
         "booking_number": meeting.booking_number,
@@ -39,13 +41,15 @@ def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[s
         "start_time": meeting.start_time,
         "end_time": meeting.end_time,
         "link": meeting.link,
-        "status": effective_status(meeting, now_ts),
+        "status": status,
         "created_at": _iso_z(meeting.created_at),
         "updated_at": _iso_z(meeting.updated_at),
         "reason": meeting.reason,
         "requester_name": names.get(meeting.requester_id),
         "client_name": names.get(meeting.recipient_id),
         "local_time": start.astimezone(resolve_zone(meeting.timezone)).isoformat(),
+        "awaiting_user_id": awaited_user_id(meeting, status),
+        "sequence": meeting.sequence,
     }
 
 

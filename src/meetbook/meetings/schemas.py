@@ -124,6 +124,32 @@ class MeetingOut(BaseModel):
     local_time: str | None = Field(
         default=None, description="Start in the recipient's zone, ISO 8601 with offset."
     )
+    awaiting_user_id: int | None = Field(
+        default=None,
+        description="The participant whose answer is awaited (the recipient of a pending "
+        "request); null otherwise.",
+    )
+    sequence: int = Field(
+        default=0,
+        description="The calendar invite's SEQUENCE: starts at 0, +1 on every change that "
+        "alters the invite (such as a cancellation).",
+    )
+
+
+class HistoryEntry(BaseModel):
+    at: str = Field(description="When, ISO 8601 UTC.", examples=["2025-12-10T10:30:00Z"])
+    action: str = Field(
+        description="created, confirmed, rejected, cancelled, expired or completed."
+    )
+    actor_id: int | None = Field(description="Who made the change; null for the clock.")
+    from_status: str | None
+    to_status: str
+    start_time: int = Field(description="The meeting's start after the change, unix seconds.")
+    reason: str | None
+
+
+class MeetingHistoryPage(BaseModel):
+    data: list[HistoryEntry]
 
 
 class MeetingPage(BaseModel):

@@ -1,38 +1,40 @@
-"""Meeting rules: create, confirm, reject, cancel, read. Services flush, never commit."""
+"""Meeting rules: create, change (through the state machine), read. Services never commit."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from meetbook.meetings import history, machine
 from meetbook.meetings.booking import new_booking_number
 from meetbook.meetings.schemas import MeetingCreate
-from meetbook.meetings.statuses import STATUSES, TRANSITIONS, effective_status
 from meetbook.meetings.timeparse import MeetingTimeError, parse_meeting_time, resolve_zone
 from meetbook.models import (
     MEETING_SECONDS,
-    BusySlot,
     IdempotencyKey,
     Meeting,
+    MeetingHistory,
     Team,
     TeamMember,
     User,
 )
-from meetbook.notifications.outbox import enqueue
+from meetbook.notifications.content import MeetingInfo
+from meetbook.notifications.events import publish
+from meetbook.notifications.ics import EventStatus, build_invite
 
 log = logging.getLogger("meetbook.meetings")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
-SLOT_TAKEN = "That time slot is taken: {who} already has a confirmed meeting overlapping it."
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,6 @@ async def _is_member(session: AsyncSession, team_id: int, user_id: int) -> bool:
         select(exists().where(TeamMember.team_id == team_id, TeamMember.user_id == user_id))
     )
     return bool(found)
-
-
-async def _has_confirmed_overlap(
-    session: AsyncSession, user_ids: list[int], start: int, end: int, *, exclude: int | None = None
-) -> int | None:
-    """The first of `user_ids` that has a busy slot overlapping [start, end), if any."""
-    query = select(BusySlot.user_id).where(
-        BusySlot.user_id.in_(user_ids),
-        BusySlot.start_time < end,
-        BusySlot.end_time > start,
-        # Implied by the line above, as every slot lasts MEETING_SECONDS, but this form
-        # bounds the (user_id, start_time) index range: without it the check read every
-        # busy slot the user ever had (thousands for a busy person's history).
-        BusySlot.start_time > start - MEETING_SECONDS,
-    )
-    if exclude is not None:
-        query = query.where(BusySlot.meeting_id != exclude)
-    return await session.scalar(query.limit(1))
 
 
 async def create_meeting(
@@ -93,8 +77,11 @@ async def create_meeting(
         raise BadRequest(str(error), details=[{"field": "date", "message": str(error)}]) from None
     start_ts = _ts(start)
     end_ts = start_ts + MEETING_SECONDS
-    if await _has_confirmed_overlap(session, [recipient.id], start_ts, end_ts):
-        raise Conflict(SLOT_TAKEN.format(who="the recipient"))
+    taken = await machine.slot_conflict(
+        session, {recipient.id: "the recipient"}, start_ts, end_ts, caller_id=requester.id
+    )
+    if taken is not None:
+        raise Conflict(taken)
 
     meeting = Meeting(
         booking_number=new_booking_number(),
@@ -106,14 +93,20 @@ async def create_meeting(
         end_time=end_ts,
         link=payload.link,
         status="pending",
+        sequence=0,
         created_at=now,
         updated_at=now,
     )
     session.add(meeting)
     await session.flush()
-    await enqueue(
-        session, "meeting-created", meeting, recipient.id, context={"actor_id": requester.id}
+    history.record(
+        session, meeting, action="created", actor_id=requester.id, from_status=None, at=now
     )
+    context = {"actor_id": requester.id, "sequence": meeting.sequence}
+    await publish(
+        session, "meeting-created", meeting, actor_id=requester.id, context=context, invite=False
+    )
+    await session.flush()
     log.info("meeting.created", extra={"meeting_id": meeting.id, "requester_id": requester.id})
     return meeting
 
@@ -126,116 +119,77 @@ async def meeting_for_participant(session: AsyncSession, meeting_id: int, user: 
     return meeting
 
 
-async def _transition(
-    session: AsyncSession, meeting: Meeting, action: str, now: datetime, reason: str | None
-) -> str:
-    """Apply `action` with a compare-and-swap on the stored status; return the status left.
-
-    Each UPDATE only matches while the status is still the one tried and the meeting has
-    not started, so of two concurrent changes exactly one matches. The statuses the
-    action may start from are tried one at a time, in the order the state machine moves
-    (pending before confirmed): the UPDATE that matched says which status the change
-    really left, even when a concurrent change committed after `meeting` was read
-    (PostgreSQL re-checks the WHERE against the newest row). Statuses only move forward,
-    so one that stopped matching one attempt is the next attempt's, or none's.
-    """
-    sources, target = TRANSITIONS[action]
-    now_ts = _ts(now)
-    current = effective_status(meeting, now_ts)
-    if current not in sources:
-        raise Conflict(f"The meeting is {current}, so it cannot be {target} now.")
-    values: dict[str, Any] = {"status": target, "updated_at": now}
-    if action != "confirm":
-        values["reason"] = reason
-    for source in sorted(sources, key=STATUSES.index):
-        result = await session.execute(
-            update(Meeting)
-            .where(
-                Meeting.id == meeting.id,
-                Meeting.status == source,
-                Meeting.start_time > now_ts,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) == 1:
-            await session.refresh(meeting)
-            return source
-    await session.refresh(meeting)
-    raise Conflict(
-        f"The meeting is {effective_status(meeting, now_ts)}, so it cannot be {target} now."
-    )
+async def change_meeting(
+    session: AsyncSession,
+    meeting_id: int,
+    user: User,
+    action: machine.ActionName,
+    now: datetime,
+    reason: str | None = None,
+) -> Meeting:
+    """Take `action` on a meeting `user` takes part in, as the state machine allows."""
+    meeting = await meeting_for_participant(session, meeting_id, user)
+    await machine.apply_action(session, meeting, action, user.id, now, reason=reason)
+    return meeting
 
 
 async def confirm_meeting(
     session: AsyncSession, meeting_id: int, user: User, now: datetime
 ) -> Meeting:
-    meeting = await meeting_for_participant(session, meeting_id, user)
-    if user.id != meeting.recipient_id:
-        raise Forbidden("Only the recipient can confirm this meeting.")
-    participants = [meeting.recipient_id, meeting.requester_id]
-    busy = await _has_confirmed_overlap(
-        session, participants, meeting.start_time, meeting.end_time, exclude=meeting.id
-    )
-    if busy is not None:
-        who = "you" if busy == user.id else "the requester"
-        raise Conflict(SLOT_TAKEN.format(who=who))
-    await _transition(session, meeting, "confirm", now, None)
-    # Inserted in user-id order: two confirms crossing the same pair of people (A asks B,
-    # B asks A) then take their locks in one order and cannot deadlock.
-    session.add_all(
-        BusySlot(
-            meeting_id=meeting.id,
-            user_id=participant,
-            start_time=meeting.start_time,
-            end_time=meeting.end_time,
-        )
-        for participant in sorted(participants)
-    )
-    try:
-        await session.flush()
-    except IntegrityError:
-        # PostgreSQL's exclusion constraint caught an overlap confirmed concurrently.
-        raise Conflict(SLOT_TAKEN.format(who="a participant")) from None
-    context = {"actor_id": user.id, "sequence": 0}
-    await enqueue(session, "meeting-confirmed", meeting, meeting.requester_id, context=context)
-    # The recipient gets the calendar invite too, by email only.
-    await enqueue(
-        session, "meeting-confirmed", meeting, meeting.recipient_id, context=context, push=False
-    )
-    log.info("meeting.confirmed", extra={"meeting_id": meeting.id})
-    return meeting
+    return await change_meeting(session, meeting_id, user, "confirm", now)
 
 
 async def reject_meeting(
     session: AsyncSession, meeting_id: int, user: User, now: datetime, reason: str | None
 ) -> Meeting:
-    meeting = await meeting_for_participant(session, meeting_id, user)
-    if user.id != meeting.recipient_id:
-        raise Forbidden("Only the recipient can reject this meeting.")
-    await _transition(session, meeting, "reject", now, reason)
-    context = {"actor_id": user.id, "reason": reason}
-    await enqueue(session, "meeting-rejected", meeting, meeting.requester_id, context=context)
-    log.info("meeting.rejected", extra={"meeting_id": meeting.id})
-    return meeting
+    return await change_meeting(session, meeting_id, user, "reject", now, reason)
 
 
 async def cancel_meeting(
     session: AsyncSession, meeting_id: int, user: User, now: datetime, reason: str | None
 ) -> Meeting:
+    return await change_meeting(session, meeting_id, user, "cancel", now, reason)
+
+
+async def meeting_history(
+    session: AsyncSession, meeting_id: int, user: User, now: datetime
+) -> Sequence[MeetingHistory]:
+    """The history of a meeting `user` takes part in, with the clock's latest change written."""
     meeting = await meeting_for_participant(session, meeting_id, user)
-    # From the status the cancel really left, not the one read above: a confirm may have
-    # committed in between, and then both calendars hold an invite to withdraw.
-    was_confirmed = await _transition(session, meeting, "cancel", now, reason) == "confirmed"
-    await session.execute(delete(BusySlot).where(BusySlot.meeting_id == meeting.id))
-    other = meeting.recipient_id if user.id == meeting.requester_id else meeting.requester_id
-    context = {"actor_id": user.id, "reason": reason, "was_confirmed": was_confirmed, "sequence": 1}
-    await enqueue(session, "meeting-cancelled", meeting, other, context=context)
-    if was_confirmed:
-        # Both calendars hold the invite; both need the METHOD:CANCEL to remove it.
-        await enqueue(session, "meeting-cancelled", meeting, user.id, context=context, push=False)
-    log.info("meeting.cancelled", extra={"meeting_id": meeting.id, "by": user.id})
-    return meeting
+    await machine.materialise(session, meeting, now)
+    return await history.entries(session, meeting.id)
+
+
+async def meeting_ics(
+    session: AsyncSession, meeting_id: int, user: User, now: datetime, *, domain: str, base_url: str
+) -> bytes:
+    """The meeting as a METHOD:PUBLISH calendar object, with the emailed invites' UID and
+    SEQUENCE; its STATUS follows the meeting's (pending: TENTATIVE)."""
+    meeting = await meeting_for_participant(session, meeting_id, user)
+    status = machine.effective_status(meeting, _ts(now))
+    requester = await session.get(User, meeting.requester_id)
+    recipient = await session.get(User, meeting.recipient_id)
+    assert requester is not None and recipient is not None  # foreign keys, ON DELETE CASCADE
+    info = MeetingInfo(
+        id=meeting.id,
+        booking_number=meeting.booking_number,
+        requester_name=requester.name,
+        requester_email=requester.email,
+        recipient_name=recipient.name,
+        recipient_email=recipient.email,
+        start=datetime.fromtimestamp(meeting.start_time, UTC),
+        end=datetime.fromtimestamp(meeting.end_time, UTC),
+        link=meeting.link,
+        reason=meeting.reason,
+        was_confirmed=False,
+        sequence=meeting.sequence,
+    )
+    event_status: EventStatus = "TENTATIVE" if status == "pending" else "CANCELLED"
+    if status in machine.BOOKED:
+        event_status = "CONFIRMED"
+    return build_invite(
+        info, method="PUBLISH", domain=domain, base_url=base_url, now=now, status=event_status
+    )
 
 
 # Idempotency-Key ---------------------------------------------------------------------

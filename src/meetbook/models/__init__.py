@@ -1,6 +1,7 @@
 """All tables, imported together so relationships and Alembic see one metadata."""
 
 from meetbook.models.base import Base, utcnow
+from meetbook.models.history import MeetingHistory
 from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
 from meetbook.models.notification import DevEmail, Device, Notification
 from meetbook.models.team import Team, TeamMember
@@ -15,6 +16,7 @@ __all__ = [
     "Device",
     "IdempotencyKey",
     "Meeting",
+    "MeetingHistory",
     "Notification",
     "Team",
     "TeamMember",

@@ -26,6 +26,8 @@ class Meeting(Base):
     # Stored status; `expired` and `completed` are also derived from the clock on read.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)
+    # The calendar invite's SEQUENCE (RFC 5545): +1 whenever a change alters the invite.
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -33,6 +35,9 @@ class Meeting(Base):
         Index("ix_meetings_recipient_start", "recipient_id", "start_time", "id"),
         Index("ix_meetings_requester_start", "requester_id", "start_time", "id"),
         Index("ix_meetings_recipient_status_start", "recipient_id", "status", "start_time", "id"),
+        # Finds the meetings whose stored status the clock has overtaken (pending past its
+        # start, confirmed past its end) without scanning every meeting.
+        Index("ix_meetings_status_start", "status", "start_time"),
     )
 
 

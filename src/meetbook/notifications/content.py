@@ -33,7 +33,7 @@ class MeetingInfo:
     reason: str | None
     # For cancellations: whether the meeting had been confirmed (so an invite must be withdrawn).
     was_confirmed: bool
-    # ICS SEQUENCE: 0 at confirm, 1 at cancel.
+    # ICS SEQUENCE: the meeting's after the change notified (0 for the first invite).
     sequence: int
 
 

@@ -1,4 +1,4 @@
-"""iCalendar invites (RFC 5545 / iTIP RFC 5546) for confirmed and cancelled meetings."""
+"""iCalendar objects (RFC 5545 / iTIP RFC 5546): invites, cancellations, a meeting's .ics."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from icalendar import PARTSTAT, ROLE, STATUS, Calendar, Event, vCalAddress
 from meetbook.notifications.content import MeetingInfo, one_line
 
 PRODID = "-//meetbook//meetbook//EN"
+Method = Literal["REQUEST", "CANCEL", "PUBLISH"]
+EventStatus = Literal["TENTATIVE", "CONFIRMED", "CANCELLED"]
 
 
 def invite_uid(meeting_id: int, domain: str) -> str:
@@ -20,27 +22,32 @@ def invite_uid(meeting_id: int, domain: str) -> str:
 def build_invite(
     meeting: MeetingInfo,
     *,
-    method: Literal["REQUEST", "CANCEL"],
+    method: Method,
     domain: str,
     base_url: str,
     now: datetime | None = None,
+    status: EventStatus | None = None,
 ) -> bytes:
-    """The iCalendar object for a meeting; `now` (DTSTAMP) is injectable for repeatable output."""
+    """The iCalendar object for a meeting; `now` (DTSTAMP) is injectable for repeatable output.
+
+    SEQUENCE is the meeting's own (the state machine raises it whenever the invite
+    changes), so a CANCEL or a PUBLISH matches the REQUEST it follows. `status` is for
+    PUBLISH; a REQUEST is CONFIRMED and a CANCEL CANCELLED.
+    """
     cancel = method == "CANCEL"
-    # Calendar clients ignore a CANCEL whose SEQUENCE is not above the REQUEST's (which is 0).
-    sequence = max(meeting.sequence, 1) if cancel else meeting.sequence
+    status = status or ("CANCELLED" if cancel else "CONFIRMED")
     meeting_url = f"{base_url.rstrip('/')}/meetings/{meeting.id}"
     description = [f"Booking number: {meeting.booking_number}", f"Meeting page: {meeting_url}"]
     if meeting.link:
         description.append(f"Meeting link: {meeting.link}")
-    if cancel and meeting.reason:
+    if status == "CANCELLED" and meeting.reason:
         description.append(f"Reason: {meeting.reason}")
 
     requester = one_line(meeting.requester_name)
     recipient = one_line(meeting.recipient_name)
     event = Event.new(
         uid=invite_uid(meeting.id, domain),
-        sequence=sequence,
+        sequence=meeting.sequence,
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),
         end=meeting.end.astimezone(UTC),
@@ -52,12 +59,13 @@ def build_invite(
                 f"mailto:{meeting.recipient_email}",
                 cn=recipient,
                 role=ROLE.REQ_PARTICIPANT,
-                # The recipient accepted by confirming; no RSVP is expected from the calendar.
-                partstat=PARTSTAT.ACCEPTED,
+                # The recipient accepted by confirming (a tentative one has yet to answer,
+                # in meetbook); no RSVP is expected from the calendar.
+                partstat=PARTSTAT.NEEDS_ACTION if status == "TENTATIVE" else PARTSTAT.ACCEPTED,
                 rsvp=False,
             )
         ],
-        status=STATUS.CANCELLED if cancel else STATUS.CONFIRMED,
+        status=STATUS(status),
         url=meeting.link or None,
         location=meeting.link or None,
     )

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
@@ -17,14 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.service import members_of, teams_of
 from meetbook.clock import Now
+from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
 from meetbook.jsonbody import validate_body
 from meetbook.meetings import queries, service
+from meetbook.meetings.machine import ActionName, allowed_actions, effective_status, status_filter
 from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, MeetingCreate, ReasonBody
-from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
 from meetbook.meetings.timeparse import resolve_zone
-from meetbook.models import Meeting, Team, User
+from meetbook.models import Meeting, MeetingHistory, Team, User
 from meetbook.timeformat import (
     day_label,
     format_date,
@@ -45,7 +46,6 @@ router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
 MAX_ID = 2**63 - 1
-Action = Literal["confirm", "reject", "cancel"]
 
 
 @dataclass(frozen=True)
@@ -131,13 +131,44 @@ class MeetingView:
     reason: str | None
     created: str
     updated: str
-    can_confirm: bool
-    can_reject: bool
-    can_cancel: bool
+    # What the state machine lets this viewer do now; the page offers exactly these.
+    actions: tuple[ActionName, ...]
 
-    @property
-    def actionable(self) -> bool:
-        return self.can_confirm or self.can_reject or self.can_cancel
+
+# What each history action reads as on the page; {who} is "You" or a name.
+HISTORY_LABELS: dict[str, str] = {
+    "created": "{who} requested the meeting",
+    "confirmed": "{who} confirmed",
+    "rejected": "{who} rejected the request",
+    "cancelled": "{who} cancelled",
+    "expired": "Expired without an answer",
+    "completed": "Took place",
+}
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """One history entry as the viewer reads it, in their zone."""
+
+    when: str
+    text: str
+    reason: str | None
+
+
+def history_views(
+    rows: Sequence[MeetingHistory], names: dict[int, str], viewer: Viewer
+) -> list[HistoryView]:
+    views = []
+    for row in rows:
+        if row.actor_id is None:
+            who = "Someone"
+        elif row.actor_id == viewer.user.id:
+            who = "You"
+        else:
+            who = names.get(row.actor_id, "Someone")
+        text = HISTORY_LABELS.get(row.action, row.action).format(who=who)
+        views.append(HistoryView(format_instant(row.at, viewer.zone), text, row.reason))
+    return views
 
 
 async def _team_names(session: AsyncSession, team_ids: set[int]) -> dict[int, str]:
@@ -145,10 +176,6 @@ async def _team_names(session: AsyncSession, team_ids: set[int]) -> dict[int, st
         return {}
     rows = await session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
     return {team_id: name for team_id, name in rows.tuples()}
-
-
-def _may(action: str, status: Status) -> bool:
-    return status in TRANSITIONS[action][0]
 
 
 async def meeting_views(
@@ -191,13 +218,7 @@ async def meeting_views(
                 reason=m.reason,
                 created=format_instant(m.created_at, viewer.zone),
                 updated=format_instant(m.updated_at, viewer.zone),
-                can_confirm=is_recipient and _may("confirm", status),
-                can_reject=is_recipient and _may("reject", status),
-                # The recipient answers a request with Reject; Cancel is for the requester
-                # and for confirmed meetings.
-                can_cancel=_may("cancel", status)
-                and m.start_time > now_ts
-                and not (is_recipient and status == "pending"),
+                actions=allowed_actions(m, viewer.user.id, now),
             )
         )
     return views
@@ -281,23 +302,53 @@ async def meeting_page(
     except NotFound:
         message = "This meeting does not exist, or it is not one of yours."
         return error_page(request, 404, message, viewer)
+    rows = await service.meeting_history(session, meeting.id, viewer.user, now)
     view = (await meeting_views(session, [meeting], viewer, now))[0]
+    names = await queries.user_names(session, [meeting])
     context = {
         "title": f"Meeting with {view.other_name} · meetbook",
         "nav": "meetings",
         "m": view,
+        "history": history_views(rows, names, viewer),
         "back": request_target(request),
         "max_reason": MAX_REASON_LENGTH,
     }
     return render(request, "meeting.html", context, viewer=viewer)
 
 
-_DONE = {
+@router.get("/meetings/{meeting_id:int}/ics")
+async def meeting_calendar_file(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """The meeting as an .ics file: the API's calendar object, with the invites' UID."""
+    try:
+        if meeting_id > MAX_ID:
+            raise NotFound(f"Meeting {meeting_id} was not found.")
+        settings: Settings = request.app.state.settings
+        body = await service.meeting_ics(
+            session,
+            meeting_id,
+            viewer.user,
+            now,
+            domain=settings.mail_domain,
+            base_url=settings.base_url,
+        )
+    except NotFound:
+        message = "This meeting does not exist, or it is not one of yours."
+        return error_page(request, 404, message, viewer)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="meeting-{meeting_id}.ics"'},
+    )
+
+
+_DONE: dict[ActionName, str] = {
     "confirm": "Confirmed the meeting with {other} on {when}. You both get a calendar invite.",
     "reject": "Rejected the request from {other} for {when}. They will be told.",
     "cancel": "Cancelled the meeting with {other} on {when}. They will be told.",
 }
-_AFTER = {
+_AFTER: dict[ActionName, tuple[str, str]] = {
     "confirm": ("/meetings?tab=upcoming", "See it in Upcoming"),
     "reject": ("/meetings?tab=past", "See it in Past"),
     "cancel": ("/meetings?tab=past", "See it in Past"),
@@ -310,7 +361,7 @@ async def _act(
     viewer: Viewer,
     now: datetime,
     meeting_id: int,
-    action: Action,
+    action: ActionName,
 ) -> Response:
     form = await read_form(request, viewer)
     back = safe_next(form.get("back"), default=f"/meetings?tab={DEFAULT_TAB}")
@@ -318,15 +369,13 @@ async def _act(
     try:
         if meeting_id > MAX_ID:
             raise NotFound(f"Meeting {meeting_id} was not found.")
+        reason = validate_body(ReasonBody, {"reason": form.get("reason")}).reason
         # A savepoint: a refused change leaves nothing behind, and the request's
         # transaction (and the objects it loaded) stays usable.
         async with session.begin_nested():
-            if action == "confirm":
-                meeting = await service.confirm_meeting(session, meeting_id, viewer.user, now)
-            else:
-                reason = validate_body(ReasonBody, {"reason": form.get("reason")}).reason
-                change = service.reject_meeting if action == "reject" else service.cancel_meeting
-                meeting = await change(session, meeting_id, viewer.user, now, reason)
+            meeting = await service.change_meeting(
+                session, meeting_id, viewer.user, action, now, reason
+            )
     except ApiError as error:
         log.info("web.meeting.action_refused", extra={"meeting_id": meeting_id, "action": action})
         add_flash(request, response, Flash("error", _sentence(error.message)))

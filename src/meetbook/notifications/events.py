@@ -1,0 +1,77 @@
+"""Who hears of each event, and how: the one table from event to deliveries (CONTRACT §2).
+
+A change publishes one event; each of its deliveries becomes outbox rows (an email, plus
+a push per device unless the delivery is email-only) in the change's own transaction.
+A new event, or a new audience for one, is a new entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from meetbook.models import Meeting, Notification
+from meetbook.notifications.outbox import Event, enqueue
+
+# Whom a delivery goes to: a fixed role, or relative to the participant who acted.
+Audience = Literal["requester", "recipient", "other", "actor", "both"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    to: Audience
+    # False: email only (a calendar copy for someone who needs no alert of their own act).
+    push: bool = True
+    # Only when the change sends or withdraws a calendar invite.
+    invite_only: bool = False
+
+
+DELIVERIES: dict[Event, tuple[Delivery, ...]] = {
+    "meeting-created": (Delivery("recipient"),),
+    # The one who confirmed gets the calendar invite too, by email only.
+    "meeting-confirmed": (Delivery("other"), Delivery("actor", push=False)),
+    "meeting-rejected": (Delivery("other"),),
+    # Both calendars hold the invite of a confirmed meeting; both need the METHOD:CANCEL.
+    "meeting-cancelled": (Delivery("other"), Delivery("actor", push=False, invite_only=True)),
+}
+
+
+def audience(to: Audience, meeting: Meeting, actor_id: int | None) -> list[int]:
+    """The user ids `to` names for this meeting and actor."""
+    requester, recipient = meeting.requester_id, meeting.recipient_id
+    match to:
+        case "requester":
+            return [requester]
+        case "recipient":
+            return [recipient]
+        case "both":
+            return [requester, recipient]
+        case "actor":
+            return [actor_id] if actor_id in (requester, recipient) else []
+        case "other":
+            if actor_id == requester:
+                return [recipient]
+            return [requester] if actor_id == recipient else []
+
+
+async def publish(
+    session: AsyncSession,
+    event: Event,
+    meeting: Meeting,
+    *,
+    actor_id: int | None,
+    context: dict[str, Any],
+    invite: bool,
+) -> list[Notification]:
+    """Enqueue every delivery of `event`; `invite` says whether the change carries one."""
+    rows: list[Notification] = []
+    for delivery in DELIVERIES[event]:
+        if delivery.invite_only and not invite:
+            continue
+        for user_id in audience(delivery.to, meeting, actor_id):
+            rows += await enqueue(
+                session, event, meeting, user_id, context=context, push=delivery.push
+            )
+    return rows
