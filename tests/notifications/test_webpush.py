@@ -23,7 +23,8 @@ from meetbook.notifications.errors import (
     RecipientGone,
     TemporaryDeliveryError,
 )
-from meetbook.notifications.webpush import WebPushSender, vapid_application_server_key
+from meetbook.notifications.vapid import vapid_application_server_key
+from meetbook.notifications.webpush import WebPushSender
 
 from .http_peer import HttpPeer
 

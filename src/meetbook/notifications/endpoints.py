@@ -35,7 +35,7 @@ from meetbook.notifications.schemas import (
     VapidPublicKey,
     WebPushDevice,
 )
-from meetbook.notifications.webpush import vapid_application_server_key
+from meetbook.notifications.vapid import vapid_application_server_key
 from meetbook.params import IdPath
 
 log = logging.getLogger("meetbook.notifications")
