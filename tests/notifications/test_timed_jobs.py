@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from meetbook.models import Meeting, Notification
 from meetbook.notifications.delivery import Delivery, load_deliveries
 from meetbook.notifications.outbox import enqueue
+from meetbook.notifications.periodic import Periodic
 from meetbook.notifications.scheduled import cancel_scheduled, reschedule
 from meetbook.notifications.smtp import SmtpSender
 from meetbook.notifications.worker import OutboxWorker, Providers, RetryPolicy
@@ -225,3 +226,28 @@ async def test_cancels_racing_claims_never_send_a_cancelled_row(
 
 async def _load(worker: OutboxWorker, ids: list[int]) -> list[Delivery]:
     return await load_deliveries(worker.sessionmaker, ids)
+
+
+async def test_a_wake_up_during_a_pass_is_not_lost(
+    app, inbox, meeting, clock, sessionmaker
+) -> None:
+    """Work committed while the loop is busy is looked at next, not at the next poll."""
+    handler, port = inbox
+    meeting_id, _, recipient = meeting
+
+    async def commit_work_and_wake(sessionmaker, settings, now) -> None:
+        await schedule(sessionmaker, meeting_id, recipient.id, clock.now, "woken")
+        worker.wake()  # what the app's after-commit hook does
+
+    job = Periodic(name="adds-work", every=timedelta(hours=1), run=commit_work_and_wake)
+    worker = make_worker(app, port, clock, poll_seconds=30, periodic=[job])
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        async with asyncio.timeout(5):  # far below the 30 s poll
+            while not handler.envelopes:
+                await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+    assert await statuses(sessionmaker, "woken") == ["sent"]

@@ -111,18 +111,20 @@ class OutboxWorker:
         listener = asyncio.create_task(self._listen(stop)) if self._postgres else None
         try:
             while not stop.is_set():
-                try:
-                    await self._periodic_if_due()
-                except Exception:  # never let a periodic job stop deliveries
-                    log.exception("job.check_failed", extra={"worker": self.name})
+                # Cleared before looking, not after: a wake-up that arrives while this
+                # pass runs stays set, so the wait below returns at once for it.
+                self._wake.clear()
                 try:
                     delivered = await self.run_once()
                 except Exception:
                     log.exception("worker.batch_failed", extra={"worker": self.name})
                     delivered = 0
+                try:
+                    await self._periodic_if_due()
+                except Exception:  # never let a periodic job stop deliveries
+                    log.exception("job.check_failed", extra={"worker": self.name})
                 if delivered:
                     continue  # there may be more due right now
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(self._wake, stop), timeout=self.poll_seconds)
         finally:
