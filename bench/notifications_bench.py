@@ -57,9 +57,10 @@ from meetbook.meetings.schemas import MeetingCreate
 from meetbook.meetings.service import create_meeting
 from meetbook.migrate import upgrade_async
 from meetbook.models import Notification, User
+from meetbook.notifications.delivery import load_deliveries, notice_for
 from meetbook.notifications.email import render_email
 from meetbook.notifications.smtp import SmtpSender
-from meetbook.notifications.worker import OutboxWorker, Providers, _notice
+from meetbook.notifications.worker import OutboxWorker, Providers
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -198,16 +199,16 @@ async def sent_count(sessionmaker: async_sessionmaker[AsyncSession], ids: list[i
 
 async def render_messages(worker: OutboxWorker, ids: list[int]) -> list[EmailMessage]:
     """The messages the worker would send for `ids`, rendered the way it renders them."""
-    jobs = await worker._load(ids)
+    deliveries = await load_deliveries(worker.sessionmaker, ids)
     settings = worker.settings
     return [
         render_email(
-            _notice(job),
+            notice_for(delivery),
             mail_from=settings.mail_from,
             base_url=settings.base_url,
             domain=settings.mail_domain,
         )
-        for job in jobs
+        for delivery in deliveries
     ]
 
 

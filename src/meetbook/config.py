@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     vapid_private_key: Path | None = None
     vapid_subject: str | None = None
 
+    # Days sent/failed notifications and dev-mailbox emails are kept (CONTRACT §5).
+    retention_days: int = Field(default=90, gt=0, le=36500)
+
     rate_limit_storage: str = "memory://"
     # Rules are `limits` strings ("6000/minute", "50 per hour") or "off".
     # Per API token, on every authenticated /api/v3 route: high enough for any client
@@ -101,6 +104,21 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_contact(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: or https:// URL")
+        host = value.removeprefix("mailto:").partition("?")[0].rpartition("@")[2]
+        if value.startswith("https://"):
+            host = urlsplit(value).hostname or ""
+        # Apple's push service rejects a VAPID subject at localhost (BadJwtToken).
+        if host.lower().rstrip(".").split(".")[-1] == "localhost":
+            raise ValueError("must be a contact push services accept, not one at localhost")
+        return value
 
     @model_validator(mode="after")
     def _vapid_needs_subject(self) -> Settings:

@@ -222,6 +222,75 @@ async def test_invalid_argument_is_permanent_but_keeps_the_device(
     assert "INVALID_ARGUMENT" in caught.value.reason
 
 
+def bad_token_error() -> web.Response:
+    """FCM's answer for a malformed registration token (a BadRequest on message.token)."""
+    error = {
+        "code": 400,
+        "message": "The registration token is not a valid FCM registration token",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                "errorCode": "INVALID_ARGUMENT",
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [
+                    {"field": "message.token", "description": "Invalid registration token"}
+                ],
+            },
+        ],
+    }
+    return web.json_response({"error": error}, status=400)
+
+
+async def test_invalid_registration_token_is_gone(
+    fcm_client: FcmClient, google: tuple[FakeGoogle, HttpPeer]
+) -> None:
+    fake, _ = google
+    fake.answers = [bad_token_error()]
+
+    with pytest.raises(RecipientGone, match="INVALID_ARGUMENT"):
+        await fcm_client.send("not-a-token", "t", "b", DATA)
+
+
+async def test_invalid_argument_about_another_field_keeps_the_device(
+    fcm_client: FcmClient, google: tuple[FakeGoogle, HttpPeer]
+) -> None:
+    fake, _ = google
+    answer = fcm_error(400, "INVALID_ARGUMENT", "bad ttl", "INVALID_ARGUMENT")
+    body = json.loads(answer.body)  # type: ignore[arg-type]
+    body["error"]["details"].append(
+        {
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": [{"field": "message.android.ttl", "description": "Invalid"}],
+        }
+    )
+    fake.answers = [web.json_response(body, status=400)]
+
+    with pytest.raises(PermanentDeliveryError) as caught:
+        await fcm_client.send("device-token-1", "t", "b", DATA)
+    assert not isinstance(caught.value, RecipientGone)
+
+
+async def test_messages_carry_a_ttl_and_the_collapse_key(
+    fcm_client: FcmClient, google: tuple[FakeGoogle, HttpPeer]
+) -> None:
+    _, peer = google
+
+    await fcm_client.send("device-token-1", "t", "b", DATA, collapse_key="meeting-123")
+
+    message = json.loads(peer.requests[-1].body)["message"]
+    assert message["android"] == {
+        "priority": "high",
+        "ttl": "86400s",
+        "collapse_key": "meeting-123",
+    }
+    headers = message["apns"]["headers"]
+    assert headers["apns-collapse-id"] == "meeting-123"
+    assert int(headers["apns-expiration"]) > 0
+
+
 async def test_quota_exceeded_honours_retry_after_seconds(
     fcm_client: FcmClient, google: tuple[FakeGoogle, HttpPeer]
 ) -> None:

@@ -18,12 +18,14 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from meetbook.config import SettingsError, load_settings
 from meetbook.notifications.errors import (
     PermanentDeliveryError,
     RecipientGone,
     TemporaryDeliveryError,
 )
-from meetbook.notifications.webpush import WebPushSender, vapid_application_server_key
+from meetbook.notifications.vapid import vapid_application_server_key
+from meetbook.notifications.webpush import WebPushSender
 
 from .http_peer import HttpPeer
 
@@ -257,3 +259,58 @@ def test_a_missing_key_file_is_an_error_not_a_new_key(tmp_path: Path) -> None:
 def test_subject_must_be_mailto_or_https(vapid_key_path: Path) -> None:
     with pytest.raises(ValueError, match="subject"):
         WebPushSender(vapid_key_path, "ops@example.test")
+
+
+async def test_urgency_and_topic_are_sent_as_headers(
+    sender: WebPushSender, browser: Browser, push_service: tuple[PushService, HttpPeer]
+) -> None:
+    _, peer = push_service
+
+    await sender.send(browser.subscription(), PAYLOAD, urgency="high", topic="meeting-123")
+    await sender.send(browser.subscription(), PAYLOAD)
+
+    first, second = peer.requests
+    assert (first.headers["Urgency"], first.headers["Topic"]) == ("high", "meeting-123")
+    assert second.headers["Urgency"] == "normal" and "Topic" not in second.headers
+
+
+@pytest.mark.parametrize(
+    ("urgency", "topic"), [("urgent", None), ("high", "x" * 33), ("high", "meeting 1")]
+)
+async def test_a_malformed_urgency_or_topic_is_refused(
+    sender: WebPushSender, browser: Browser, urgency: str, topic: str | None
+) -> None:
+    with pytest.raises(ValueError):
+        await sender.send(browser.subscription(), PAYLOAD, urgency=urgency, topic=topic)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "mailto:ops@localhost",
+        "mailto:OPS@LocalHost",
+        "mailto:ops@localhost?subject=push",
+        "https://localhost",
+        "https://localhost:8443/contact",
+        "https://app.localhost/",
+        "ops@example.test",
+    ],
+)
+def test_a_vapid_subject_push_services_refuse_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, subject: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the working directory
+    monkeypatch.setenv("MEETBOOK_VAPID_SUBJECT", subject)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith("MEETBOOK_VAPID_SUBJECT: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("subject", ["mailto:ops@meet.example.test", "https://meet.example.test/"])
+def test_a_real_vapid_subject_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, subject: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEETBOOK_VAPID_SUBJECT", subject)
+    assert load_settings().vapid_subject == subject

@@ -31,7 +31,7 @@ from tests.conftest import MovableClock, Person, World, create_meeting, future
 
 from .http_peer import HttpPeer
 from .peers import Inbox, LocalSmtpServer
-from .test_fcm import PROJECT, FakeGoogle, fcm_error, write_service_account
+from .test_fcm import PROJECT, FakeGoogle, bad_token_error, fcm_error, write_service_account
 from .test_webpush import Browser, PushService
 
 SUBJECT = "mailto:ops@meetbook.test"
@@ -206,8 +206,12 @@ async def test_created_meeting_pushes_to_fcm_and_web_push(
     assert message["notification"] == {"title": title, "body": body}
     assert message["data"] == data
     assert all(isinstance(value, str) for value in message["data"].values())
+    assert message["android"]["collapse_key"] == f"meeting-{meeting['id']}"
+    assert message["android"]["ttl"] == "86400s"
     [pushed] = push_service[1].requests
     assert pushed.headers["Content-Encoding"] == "aes128gcm"
+    assert pushed.headers["Urgency"] == "high"  # a request awaiting an answer
+    assert pushed.headers["Topic"] == f"meeting-{meeting['id']}"
     assert browser.decrypt(pushed.body) == {"title": title, "body": body, **data}
     assert len(inbox[0].messages()) == 1  # and the email, as before
     for channel in ("email", "fcm", "webpush"):
@@ -237,6 +241,52 @@ async def test_fcm_unregistered_token_removes_the_device_and_fails(
     assert (shown["status"], shown["attempts"]) == ("failed", 1)
     assert "UNREGISTERED" in shown["last_error"]
     assert (await notification(app, "email")).status == "sent"
+
+
+async def test_web_push_of_a_confirmation_is_normal_urgency(
+    app: Any,
+    client: httpx.AsyncClient,
+    clock: MovableClock,
+    pair: tuple[Person, Person, int],
+    providers: Providers,
+    push_service: tuple[PushService, HttpPeer],
+) -> None:
+    requester, recipient, team_id = pair
+    browser = Browser(f"{push_service[1].base_url}/push/rita-laptop")
+    body = {"platform": "webpush", "subscription": browser.subscription()}
+    await register(app, client, requester, body)
+    meeting = (await create_meeting(client, requester, recipient, team_id, future(clock))).json()
+    confirmed = await client.post(
+        f"/api/v3/meeting/{meeting['id']}/confirm", headers=recipient.auth
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    await make_worker(app, providers).drain()
+
+    [pushed] = push_service[1].requests
+    assert browser.decrypt(pushed.body)["type"] == "meeting-confirmed"
+    assert pushed.headers["Urgency"] == "normal"
+    assert pushed.headers["Topic"] == f"meeting-{meeting['id']}"
+
+
+async def test_fcm_invalid_registration_token_removes_the_device(
+    app: Any,
+    client: httpx.AsyncClient,
+    clock: MovableClock,
+    pair: tuple[Person, Person, int],
+    providers: Providers,
+    google: tuple[FakeGoogle, HttpPeer],
+) -> None:
+    requester, recipient, team_id = pair
+    await register(app, client, recipient, {"platform": "fcm", "token": "garbled-token"})
+    google[0].answers = [bad_token_error()]
+    meeting = (await create_meeting(client, requester, recipient, team_id, future(clock))).json()
+
+    await make_worker(app, providers).drain()
+
+    assert await devices_of(app, recipient) == []
+    shown = await listed(client, recipient, meeting["id"], "fcm")
+    assert shown["status"] == "failed" and "INVALID_ARGUMENT" in shown["last_error"]
 
 
 async def test_web_push_410_removes_the_subscription(

@@ -2,6 +2,7 @@
 
 from meetbook.models.base import Base, utcnow
 from meetbook.models.history import MeetingHistory
+from meetbook.models.job import PeriodicJob
 from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
 from meetbook.models.notification import DevEmail, Device, Notification
 from meetbook.models.team import Team, TeamMember
@@ -18,6 +19,7 @@ __all__ = [
     "Meeting",
     "MeetingHistory",
     "Notification",
+    "PeriodicJob",
     "Team",
     "TeamMember",
     "User",

@@ -29,7 +29,9 @@ class Notification(Base):
     """The outbox: one row per (event, recipient, channel), written with the change.
 
     The worker leases due rows (`lease_expires_at`), delivers them and records the
-    outcome; a lease that runs out (worker killed) makes the row due again.
+    outcome; a lease that runs out (worker killed) makes the row due again. A row may be
+    due in the future (`next_attempt_at`) under a `schedule_key`, by which it can later be
+    moved or cancelled (`notifications/scheduled.py`).
     """
 
     __tablename__ = "notifications"
@@ -42,7 +44,8 @@ class Notification(Base):
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
     # What the event knew that the meeting row may no longer say (reason, actor, ...).
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    # pending | sent | failed | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -50,9 +53,19 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Names a scheduled row ("reminder:<meeting>:<user>") so it can be moved or cancelled.
+    schedule_key: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         Index("ix_notifications_meeting", "meeting_id", "id"),
+        Index("ix_notifications_schedule_key", "schedule_key"),
+        # Retention deletes finished rows by the time they were last due.
+        Index(
+            "ix_notifications_finished",
+            "next_attempt_at",
+            postgresql_where=text("status <> 'pending'"),
+            sqlite_where=text("status <> 'pending'"),
+        ),
         Index(
             "ix_notifications_due",
             "next_attempt_at",
@@ -72,4 +85,4 @@ class DevEmail(Base):
     to_address: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

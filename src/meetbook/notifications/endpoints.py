@@ -32,7 +32,7 @@ from meetbook.notifications.schemas import (
     NotificationList,
     VapidPublicKey,
 )
-from meetbook.notifications.webpush import vapid_application_server_key
+from meetbook.notifications.vapid import vapid_application_server_key
 from meetbook.params import IdPath
 
 log = logging.getLogger("meetbook.notifications")

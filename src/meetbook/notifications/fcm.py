@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ DEFAULT_ENDPOINT = "https://fcm.googleapis.com"
 _REQUIRED_KEYS = ("project_id", "client_email", "private_key", "token_uri")
 # FCM's own error codes (details[].errorCode) and google.rpc statuses meaning "token is dead".
 _GONE_CODES = {"UNREGISTERED", "NOT_FOUND"}
+# How long FCM keeps a message for an offline Android device: a meeting notice older than a
+# day is stale (APNs gets the same through apns-expiration).
+DEFAULT_TTL_SECONDS = 24 * 3600
 
 
 class _TokenRequest:
@@ -48,6 +52,7 @@ class FcmClient:
         *,
         endpoint: str = DEFAULT_ENDPOINT,
         timeout: float = 10.0,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
     ) -> None:
         """Read the service-account JSON; ValueError if it lacks a required key."""
         info = json.loads(Path(credentials_path).read_text(encoding="utf-8"))
@@ -67,17 +72,38 @@ class FcmClient:
         self._token_lock = asyncio.Lock()
         self._http = http
         self._timeout = timeout
+        self.ttl_seconds = ttl_seconds
         self._send_url = f"{endpoint.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
 
-    async def send(self, token: str, title: str, body: str, data: dict[str, str]) -> None:
-        """Send one notification to one device token, or raise a classified delivery error."""
+    async def send(
+        self,
+        token: str,
+        title: str,
+        body: str,
+        data: dict[str, str],
+        *,
+        collapse_key: str | None = None,
+    ) -> None:
+        """Send one notification to one device token, or raise a classified delivery error.
+
+        Messages with the same `collapse_key` (one per meeting) replace each other while
+        the device is offline, so it wakes to the latest news, not to a backlog.
+        """
+        android: dict[str, Any] = {"priority": "high", "ttl": f"{self.ttl_seconds}s"}
+        apns_headers = {
+            "apns-priority": "10",
+            "apns-expiration": str(int(time.time()) + self.ttl_seconds),
+        }
+        if collapse_key:
+            android["collapse_key"] = collapse_key
+            apns_headers["apns-collapse-id"] = collapse_key
         message = {
             "message": {
                 "token": token,
                 "notification": {"title": title, "body": body},
                 "data": data,
-                "android": {"priority": "high"},
-                "apns": {"headers": {"apns-priority": "10"}},
+                "android": android,
+                "apns": {"headers": apns_headers},
             }
         }
         access_token = await self._access_token()
@@ -118,17 +144,37 @@ class FcmClient:
             return token
 
 
-def _error_codes(response: httpx.Response) -> set[str]:
-    """The google.rpc status and FCM errorCodes of an error answer."""
+def _error(response: httpx.Response) -> dict[str, Any]:
     try:
         error = response.json().get("error", {})
     except (ValueError, AttributeError):
-        return set()
-    if not isinstance(error, dict):
-        return set()
+        return {}
+    return error if isinstance(error, dict) else {}
+
+
+def _details(error: dict[str, Any]) -> list[dict[str, Any]]:
+    details = error.get("details")
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def _error_codes(response: httpx.Response) -> set[str]:
+    """The google.rpc status and FCM errorCodes of an error answer."""
+    error = _error(response)
     codes = {error.get("status")}
-    codes.update(d.get("errorCode") for d in error.get("details", []) if isinstance(d, dict))
+    codes.update(d.get("errorCode") for d in _details(error))
     return {code for code in codes if isinstance(code, str)}
+
+
+def _bad_token(response: httpx.Response) -> bool:
+    """An INVALID_ARGUMENT that blames the registration token (a google.rpc.BadRequest
+    field violation on `message.token`), not another part of the message."""
+    for detail in _details(_error(response)):
+        violations = detail.get("fieldViolations")
+        if isinstance(violations, list) and any(
+            isinstance(v, dict) and v.get("field") == "message.token" for v in violations
+        ):
+            return True
+    return False
 
 
 def _raise_for_status(response: httpx.Response) -> None:
@@ -139,6 +185,8 @@ def _raise_for_status(response: httpx.Response) -> None:
     reason = f"FCM {status} {'/'.join(sorted(codes)) or response.reason_phrase}: "
     reason += response.text[:500]
     if status == 404 or codes & _GONE_CODES:
+        raise RecipientGone(reason)
+    if "INVALID_ARGUMENT" in codes and _bad_token(response):
         raise RecipientGone(reason)
     if status == 429 or status >= 500:
         raise TemporaryDeliveryError(reason, parse_retry_after(response.headers.get("Retry-After")))

@@ -8,6 +8,7 @@ the API has answered.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select, text
@@ -35,9 +36,15 @@ async def enqueue(
     *,
     context: dict[str, Any],
     push: bool = True,
+    due_at: datetime | None = None,
+    key: str | None = None,
 ) -> list[Notification]:
-    """Record `event` for `user_id`: an email, plus one push per registered device."""
-    now = utcnow()
+    """Record `event` for `user_id`: an email, plus one push per registered device.
+
+    `due_at` delays delivery until then; `key` lets `notifications/scheduled.py` move or
+    cancel the rows later.
+    """
+    now = due_at or utcnow()
     rows = [
         Notification(
             event=event,
@@ -46,6 +53,7 @@ async def enqueue(
             channel="email",
             context=context,
             next_attempt_at=now,
+            schedule_key=key,
         )
     ]
     if push:
@@ -59,6 +67,7 @@ async def enqueue(
                 device_id=device.id,
                 context=context,
                 next_attempt_at=now,
+                schedule_key=key,
             )
             for device in devices
         )

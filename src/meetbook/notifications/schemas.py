@@ -163,7 +163,7 @@ class NotificationOut(BaseModel):
     event: str = Field(examples=["meeting-created"])
     user_id: int = Field(description="Who the notification goes to.")
     channel: str = Field(description="email, fcm or webpush.")
-    status: str = Field(description="pending, sent or failed.")
+    status: str = Field(description="pending, sent, failed or cancelled.")
     attempts: int
     last_error: str | None
     sent_at: str | None = Field(description="ISO 8601 UTC, or null until delivered.")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
@@ -22,25 +21,13 @@ from meetbook.notifications.errors import (
     TemporaryDeliveryError,
     parse_retry_after,
 )
+from meetbook.notifications.vapid import load_private_key
 
 # RFC 8292 forbids a VAPID token valid for more than 24 hours.
 _VAPID_LIFETIME = 12 * 3600
-
-
-def _load_private_key(pem_path: str | Path) -> ec.EllipticCurvePrivateKey:
-    key = serialization.load_pem_private_key(Path(pem_path).read_bytes(), password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise ValueError("the VAPID key must be an EC P-256 private key")
-    return key
-
-
-def vapid_application_server_key(pem_path: str | Path) -> str:
-    """The base64url uncompressed public point, for PushManager.subscribe(applicationServerKey)."""
-    public = _load_private_key(pem_path).public_key()
-    point = public.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+# RFC 8030 §5.3 and §5.4.
+URGENCIES = ("very-low", "low", "normal", "high")
+_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def _b64url_decode(text: object) -> bytes:
@@ -87,15 +74,33 @@ class WebPushSender:
             raise ValueError("the VAPID subject must be a mailto: or https:// URL")
         # Loaded here rather than by pywebpush, whose from_file() silently creates a new key
         # when the path does not exist.
-        key = _load_private_key(private_key_path)
+        key = load_private_key(private_key_path)
         self._vapid = Vapid(key)
         self.subject = subject
         self.ttl = ttl
         self.timeout = timeout
         self._session = session
 
-    async def send(self, subscription: dict[str, Any], payload: dict[str, str]) -> None:
-        """Deliver `payload` (as JSON) to one subscription, or raise a classified error."""
+    async def send(
+        self,
+        subscription: dict[str, Any],
+        payload: dict[str, str],
+        *,
+        urgency: str = "normal",
+        topic: str | None = None,
+    ) -> None:
+        """Deliver `payload` (as JSON) to one subscription, or raise a classified error.
+
+        `urgency` tells the push service how soon to wake the device; a newer message with
+        the same `topic` replaces one still waiting for an offline device.
+        """
+        if urgency not in URGENCIES:
+            raise ValueError(f"Urgency must be one of {', '.join(URGENCIES)}")
+        headers: dict[str, str | int | float] = {"Urgency": urgency}
+        if topic is not None:
+            if not _TOPIC.fullmatch(topic):
+                raise ValueError("a Topic is at most 32 URL-safe base64 characters")
+            headers["Topic"] = topic
         claims: dict[str, str | int] = {
             "sub": self.subject,
             "aud": _audience(subscription),
@@ -109,6 +114,7 @@ class WebPushSender:
                 vapid_claims=claims,
                 content_encoding="aes128gcm",
                 ttl=self.ttl,
+                headers=headers,
                 timeout=self.timeout,
                 aiohttp_session=self._session,
             )

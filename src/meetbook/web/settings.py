@@ -56,8 +56,7 @@ def _zone_groups() -> list[tuple[str, list[str]]]:
 
 @functools.cache
 def _application_server_key(pem_path: Path) -> str:
-    # Imported here: the push stack is only needed when Web Push is configured.
-    from meetbook.notifications.webpush import vapid_application_server_key
+    from meetbook.notifications.vapid import vapid_application_server_key
 
     return vapid_application_server_key(pem_path)
 
