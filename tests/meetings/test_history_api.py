@@ -206,3 +206,25 @@ async def test_the_periodic_job_writes_stale_clock_statuses(
     # Reading the history afterwards writes nothing more.
     items = await _history(client, confirmed["id"], recipient)
     assert [i["action"] for i in items] == ["created", "confirmed", "completed"]
+
+
+async def test_the_worker_records_clock_statuses_nobody_looked_at(
+    client, trio, clock: MovableClock, app
+) -> None:
+    from meetbook.notifications.mailbox import DevMailbox
+    from meetbook.notifications.worker import OutboxWorker, Providers
+
+    requester = trio[0]
+    unanswered = await _meeting(client, trio, clock, days=1)
+    clock.advance(days=2)
+    sessionmaker = app.state.sessionmaker
+    worker = OutboxWorker(
+        sessionmaker, Providers(email=DevMailbox(sessionmaker)), app.state.settings, clock=clock
+    )
+    assert "clock-statuses" in await worker.run_periodic()
+    async with sessionmaker() as session:
+        stored = await session.get(Meeting, unanswered["id"])
+        assert stored is not None and stored.status == "expired"
+    entries = await _history(client, unanswered["id"], requester)
+    assert [e["action"] for e in entries] == ["created", "expired"]
+    assert entries[-1]["actor_id"] is None

@@ -25,7 +25,7 @@ def make_worker(app, clock: MovableClock, **options) -> OutboxWorker:
         Providers(email=DevMailbox(sessionmaker)),
         app.state.settings,
         clock=clock,
-        **options,
+        **{"periodic": (RETENTION,), **options},
     )
 
 

@@ -22,6 +22,7 @@ from typing import cast
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbook.config import Settings
+from meetbook.meetings.clock_job import CLOCK_STATUSES
 from meetbook.notifications.delivery import (
     Deliverer,
     Delivery,
@@ -60,7 +61,7 @@ class OutboxWorker:
         poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = _now,
-        periodic: Sequence[Periodic] = (RETENTION,),
+        periodic: Sequence[Periodic] = (RETENTION, CLOCK_STATUSES),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.providers = providers
