@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 
 from meetbook.meetings.machine import materialise_clock_statuses
 from meetbook.models import Meeting, MeetingHistory
+from meetbook.notifications.mailbox import DevMailbox
+from meetbook.notifications.worker import OutboxWorker, Providers
 from tests.conftest import MovableClock, World, create_meeting, future
 
 
@@ -211,9 +213,6 @@ async def test_the_periodic_job_writes_stale_clock_statuses(
 async def test_the_worker_records_clock_statuses_nobody_looked_at(
     client, trio, clock: MovableClock, app
 ) -> None:
-    from meetbook.notifications.mailbox import DevMailbox
-    from meetbook.notifications.worker import OutboxWorker, Providers
-
     requester = trio[0]
     unanswered = await _meeting(client, trio, clock, days=1)
     clock.advance(days=2)
