@@ -11,7 +11,7 @@ from meetbook.accounts import service as accounts
 from meetbook.auth.tokens import issue_token
 from meetbook.models import Team, User
 
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "tidy-lantern-orbit"
 DEMO_TEAM = "Demo Team"
 DEMO_PEOPLE = (
     ("Ana Lima", "ana@example.com", "Europe/Lisbon"),
