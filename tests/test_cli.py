@@ -24,7 +24,10 @@ def meetbook(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 @pytest.fixture
 def cli_env(database_url: str) -> dict[str, str]:
-    return {"MEETBOOK_DATABASE_URL": database_url, "MEETBOOK_SECRET_KEY": "cli-test-secret-" + "k" * 32}
+    return {
+        "MEETBOOK_DATABASE_URL": database_url,
+        "MEETBOOK_SECRET_KEY": "cli-test-secret-" + "k" * 32,
+    }
 
 
 def test_setup_commands_print_json(cli_env, tmp_path: Path) -> None:

@@ -37,10 +37,15 @@ async def read_json_object(request: Request, *, optional: bool = False) -> dict[
     return data
 
 
-def validate_body(model: type[M], data: dict[str, Any]) -> M:
-    """Validate with a Pydantic model, answering 400 with one detail per bad field."""
+def validate_body(
+    model: type[M], data: dict[str, Any], *, context: dict[str, Any] | None = None
+) -> M:
+    """Validate with a Pydantic model, answering 400 with one detail per bad field.
+
+    `context` reaches the model's validators (e.g. whether private targets are allowed).
+    """
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as error:
         details = []
         for item in error.errors(include_url=False):

@@ -126,7 +126,10 @@ def vapid_pem(tmp_path: Path) -> Path:
 
 async def test_push_opt_in_registers_the_browser(tmp_path: Path, vapid_pem: Path) -> None:
     settings = sqlite_settings(
-        tmp_path, vapid_private_key=vapid_pem, vapid_subject="mailto:ops@example.com"
+        tmp_path,
+        vapid_private_key=vapid_pem,
+        vapid_subject="mailto:ops@example.com",
+        allow_private_targets=True,  # push.example.test never resolves
     )
     await upgrade_async(settings.database_url)
     app = create_app(settings)

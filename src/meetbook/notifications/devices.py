@@ -8,8 +8,25 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meetbook.errors import NotFound
+from meetbook.errors import BadRequest, NotFound
 from meetbook.models import Device
+from meetbook.outbound import OutboundRefused, resolve_public_url
+
+
+async def check_push_endpoint(endpoint: str, *, allow_private: bool, field: str) -> None:
+    """400 naming `field` unless the endpoint's host resolves to public addresses only.
+
+    The schema has already checked what the URL says; this asks DNS. The worker checks
+    again before every send, since the answer may change.
+    """
+    try:
+        await resolve_public_url(endpoint, allow_private=allow_private)
+    except OutboundRefused as error:
+        message = f"is not allowed because {error.reason}"
+        raise BadRequest(
+            f"Invalid value for {field}: {message}.",
+            details=[{"field": field, "message": message}],
+        ) from None
 
 
 async def register_device(

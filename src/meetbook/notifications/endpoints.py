@@ -27,6 +27,7 @@ from meetbook.models import DevEmail, Notification
 from meetbook.notifications import devices
 from meetbook.notifications.mailbox_page import mailbox_entry, render_mailbox
 from meetbook.notifications.schemas import (
+    ALLOW_PRIVATE_TARGETS,
     DEVICE_MODELS,
     DeviceOut,
     DeviceRegistration,
@@ -76,7 +77,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
-def _parse_device(data: dict[str, Any]) -> FcmDevice | WebPushDevice:
+def _parse_device(data: dict[str, Any], settings: Settings) -> FcmDevice | WebPushDevice:
     # Picking the model by `platform` first keeps error fields plain ("token", not "fcm.token").
     platform = data.get("platform")
     model = DEVICE_MODELS.get(platform) if isinstance(platform, str) else None
@@ -86,7 +87,8 @@ def _parse_device(data: dict[str, Any]) -> FcmDevice | WebPushDevice:
             f"Invalid value for platform: {message}.",
             details=[{"field": "platform", "message": message}],
         )
-    return validate_body(model, data)
+    context = {ALLOW_PRIVATE_TARGETS: settings.allow_private_targets}
+    return validate_body(model, data, context=context)
 
 
 @router.post(
@@ -101,11 +103,17 @@ async def register_device(
     request: Request, session: SessionDep, user: CurrentUser
 ) -> dict[str, int]:
     """Register a push device; registering the same token again returns the same id."""
-    body = _parse_device(await read_json_object(request))
+    settings: Settings = request.app.state.settings
+    body = _parse_device(await read_json_object(request), settings)
     if isinstance(body, FcmDevice):
         device = await devices.register_device(session, user.id, platform="fcm", token=body.token)
     else:
         subscription = body.subscription
+        await devices.check_push_endpoint(
+            subscription.endpoint,
+            allow_private=settings.allow_private_targets,
+            field="subscription.endpoint",
+        )
         device = await devices.register_device(
             session,
             user.id,

@@ -88,7 +88,11 @@ def providers_from_settings(
         providers.fcm = FcmClient(settings.fcm_credentials, http, endpoint=settings.fcm_endpoint)
         providers.closers.append(http.aclose)
     if settings.vapid_private_key and settings.vapid_subject:
-        providers.webpush = WebPushSender(settings.vapid_private_key, settings.vapid_subject)
+        providers.webpush = WebPushSender(
+            settings.vapid_private_key,
+            settings.vapid_subject,
+            allow_private_targets=settings.allow_private_targets,
+        )
     return providers
 
 

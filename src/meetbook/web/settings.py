@@ -22,8 +22,8 @@ from meetbook.errors import BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import read_json_object, validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
 from meetbook.models import ApiToken
-from meetbook.notifications.devices import register_device
-from meetbook.notifications.schemas import PushSubscription
+from meetbook.notifications.devices import check_push_endpoint, register_device
+from meetbook.notifications.schemas import ALLOW_PRIVATE_TARGETS, PushSubscription
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
@@ -194,10 +194,17 @@ async def push_subscription(
     """Register this browser's Web Push subscription (called by app.js)."""
     if not same_token(viewer.csrf_token, request.headers.get(CSRF_HEADER)):
         raise Forbidden("The CSRF token is missing or wrong; reload the page and try again.")
-    if app_settings(request).vapid_private_key is None:
+    settings = app_settings(request)
+    if settings.vapid_private_key is None:
         raise NotFound("Web Push is not configured on this server.")
-    # The same rules as POST /api/v3/devices: https endpoint, a real P-256 key.
-    body = validate_body(PushSubscription, await read_json_object(request))
+    # The same rules as POST /api/v3/devices: https to a public host, a real P-256 key.
+    allow_private = settings.allow_private_targets
+    body = validate_body(
+        PushSubscription,
+        await read_json_object(request),
+        context={ALLOW_PRIVATE_TARGETS: allow_private},
+    )
+    await check_push_endpoint(body.endpoint, allow_private=allow_private, field="endpoint")
     subscription = {
         "endpoint": body.endpoint,
         "keys": {"p256dh": body.keys.p256dh, "auth": body.keys.auth},
