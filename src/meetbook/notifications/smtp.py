@@ -100,7 +100,7 @@ class SmtpSender:
             raise PermanentDeliveryError(f"unusable email address: {error}") from error
         # With several recipients the server may refuse some and accept the rest.
         if refused:
-            address, response = next(iter(refused.items()))
+            response = next(iter(refused.values()))
             raise _classify(response.code, response.message, refused_recipient=True)
 
     async def aclose(self) -> None:
