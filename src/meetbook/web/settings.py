@@ -6,6 +6,7 @@ import functools
 import logging
 import zoneinfo
 from collections import defaultdict
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
-from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.auth.tokens import KIND_SESSION, issue_token, revoke_token, still_valid
+from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import read_json_object, validate_body
@@ -27,7 +29,6 @@ from meetbook.notifications.schemas import ALLOW_PRIVATE_TARGETS, PushSubscripti
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
-    SESSION_TOKEN_NAME,
     Viewer,
     ViewerDep,
     app_settings,
@@ -63,10 +64,11 @@ def _application_server_key(pem_path: Path) -> str:
     return vapid_application_server_key(pem_path)
 
 
-async def _tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
+async def _tokens(session: AsyncSession, user_id: int, now: datetime) -> list[ApiToken]:
+    """The user's API tokens and sessions that still work."""
     rows = await session.scalars(
         select(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .where(ApiToken.user_id == user_id, still_valid(now))
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
     )
     return list(rows)
@@ -76,11 +78,14 @@ async def _settings_page(
     request: Request,
     session: AsyncSession,
     viewer: Viewer,
+    now: datetime,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    new_token: tuple[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The page; `new_token` (name, secret) is shown once, in this response only."""
     user = viewer.user
     tokens = [
         {
@@ -91,9 +96,11 @@ async def _settings_page(
             if token.last_used_at
             else "Never",
             "is_current": token.id == viewer.token.id,
-            "is_session": token.name == SESSION_TOKEN_NAME,
+            "is_session": token.kind == KIND_SESSION,
+            "browser": token.user_agent or "Unknown browser",
+            "address": token.ip_address or "unknown address",
         }
-        for token in await _tokens(session, user.id)
+        for token in await _tokens(session, user.id, now)
     ]
     settings = app_settings(request)
     push_key = (
@@ -108,19 +115,24 @@ async def _settings_page(
         "zone_groups": _zone_groups(),
         "zone_now": f"{zone.key} ({zone_offset(zone)})",
         "tokens": tokens,
+        "new_token": new_token,
         "push_key": push_key,
     }
     return render(request, "settings.html", context, viewer=viewer, status_code=status_code)
 
 
 @router.get("/settings")
-async def settings_page(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+async def settings_page(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
     """Your name and timezone, API tokens and browser notifications."""
-    return await _settings_page(request, session, viewer)
+    return await _settings_page(request, session, viewer, now)
 
 
 @router.post("/settings/profile")
-async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+async def save_profile(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
     form = await read_form(request, viewer)
     values = {"name": form.get("name", "").strip(), "timezone": form.get("timezone", "").strip()}
     errors: dict[str, str] = {}
@@ -138,7 +150,7 @@ async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep)
                 errors[field] = f"{label} {detail['message']}."
     if errors:
         return await _settings_page(
-            request, session, viewer, values=values, errors=errors, status_code=400
+            request, session, viewer, now, values=values, errors=errors, status_code=400
         )
     user = viewer.user
     if patch.name is not None:
@@ -157,15 +169,16 @@ async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep)
 
 
 @router.post("/settings/tokens")
-async def create_token(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+async def create_token(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
     form = await read_form(request, viewer)
     name = " ".join(form.get("name", "").split())[:MAX_TOKEN_NAME] or "API token"
     token, _row = await issue_token(session, viewer.user.id, name)
     log.info("web.token.created", extra={"user_id": viewer.user.id})
-    response = RedirectResponse("/settings#tokens", status_code=303)
-    text = f"Created the token \u201c{name}\u201d. Copy it now: it will not be shown again."
-    add_flash(request, response, Flash("success", text, secret=token))
-    return response
+    # Shown in this response, not carried through a redirect: a cookie holding it would
+    # sit in the browser (and any proxy's logs) for as long as the cookie lives.
+    return await _settings_page(request, session, viewer, now, new_token=(name, token))
 
 
 @router.post("/settings/tokens/{token_id:int}/revoke")
