@@ -245,6 +245,7 @@ async def dev_mailbox(
         older_url=older_url,
         newest_url="/dev/mailbox" if before is not None else None,
         stylesheet=static_url("mailbox.css"),
+        icon=static_url("icon.svg"),
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

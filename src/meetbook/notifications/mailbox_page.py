@@ -73,10 +73,19 @@ def mailbox_entry(row: DevEmail) -> MailboxEntry:
 
 
 def render_mailbox(
-    entries: list[MailboxEntry], *, older_url: str | None, newest_url: str | None, stylesheet: str
+    entries: list[MailboxEntry],
+    *,
+    older_url: str | None,
+    newest_url: str | None,
+    stylesheet: str,
+    icon: str,
 ) -> str:
     return _templates.get_template("mailbox.html").render(
-        entries=entries, older_url=older_url, newest_url=newest_url, stylesheet=stylesheet
+        entries=entries,
+        older_url=older_url,
+        newest_url=newest_url,
+        stylesheet=stylesheet,
+        icon=icon,
     )
 
 
