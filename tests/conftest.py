@@ -124,6 +124,9 @@ def clock() -> MovableClock:
 
 
 def settings_for(url: str, tmp_path: Path, **extra: Any) -> Settings:
+    # The tests' push endpoints are local peers and names that never resolve
+    # (push.example.test); tests/security/test_outbound.py turns this off.
+    extra.setdefault("allow_private_targets", True)
     return Settings(
         database_url=url,
         secret_key="test-secret-key-" + "x" * 32,

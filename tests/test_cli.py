@@ -31,7 +31,10 @@ def meetbook(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 @pytest.fixture
 def cli_env(database_url: str) -> dict[str, str]:
-    return {"MEETBOOK_DATABASE_URL": database_url, "MEETBOOK_SECRET_KEY": "cli-test-secret"}
+    return {
+        "MEETBOOK_DATABASE_URL": database_url,
+        "MEETBOOK_SECRET_KEY": "cli-test-secret-" + "k" * 32,
+    }
 
 
 def test_setup_commands_print_json(cli_env, tmp_path: Path) -> None:
@@ -47,7 +50,7 @@ def test_setup_commands_print_json(cli_env, tmp_path: Path) -> None:
         "--timezone",
         "Europe/Rome",
         "--password",
-        "pw",
+        "quiet-lantern-harbour",
         env=cli_env,
         cwd=tmp_path,
     )
@@ -126,6 +129,42 @@ def test_bad_setting_stops_with_a_line_naming_it(tmp_path: Path, variable, value
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert variable in result.stderr
+
+
+@pytest.mark.parametrize("secret", ["abc", "x" * 31])
+def test_a_short_secret_key_stops_start_up(tmp_path: Path, secret: str) -> None:
+    env = {"MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    result = meetbook("db", "upgrade", env={**env, "MEETBOOK_SECRET_KEY": secret}, cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip() == "MEETBOOK_SECRET_KEY: must be at least 32 characters long"
+    assert secret not in result.stderr.replace("MEETBOOK_SECRET_KEY", "")
+    longer = meetbook("db", "upgrade", env={**env, "MEETBOOK_SECRET_KEY": "x" * 32}, cwd=tmp_path)
+    assert longer.returncode == 0, longer.stderr
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("x", "at least 10 characters"),
+        ("short-pw", "at least 10 characters"),
+        ("demo-password", "too easy to guess. This is similar to a commonly used password."),
+        ("password1234", "too easy to guess"),
+        ("aaaaaaaaaaaa", "too easy to guess"),
+        ("{email}", "too easy to guess"),  # the account's own address
+    ],
+)
+def test_users_create_refuses_a_weak_password_saying_why(
+    cli_env, tmp_path: Path, password: str, why: str
+) -> None:
+    email = f"weak-{os.getpid()}-{tmp_path.name}@example.com"
+    result = meetbook(
+        "users", "create", "--name", "Cli User", "--email", email,
+        "--password", password.format(email=email),
+        env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert why in line and line.startswith("meetbook: Password ")
 
 
 def test_postgres_needs_a_secret_key(tmp_path: Path) -> None:

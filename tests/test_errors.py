@@ -125,6 +125,25 @@ async def test_openapi_and_docs_are_served(client) -> None:
     assert "<script>" not in docs.text  # no inline script: the strict CSP holds on /docs too
     bundle = await client.get("/docs-assets/swagger-ui-bundle.js")
     assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    css = await client.get("/docs-assets/swagger-ui.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/docs-assets/__init__.py",
+        "/docs-assets/LICENSE",
+        "/docs-assets/__pycache__/__init__.cpython-311.pyc",
+        "/docs-assets/..%2F__init__.py",
+        "/docs-assets/",
+    ],
+)
+async def test_docs_assets_serve_only_the_assets(client, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"] == 404
 
 
 async def test_readyz_and_healthz(client) -> None:

@@ -48,3 +48,49 @@ async def test_upgrade_downgrade_postgres(postgres_admin_url: str) -> None:
         assert found == 1
     finally:
         await drop_postgres_database(postgres_admin_url, url)
+
+
+async def _old_web_sessions_end(url: str) -> None:
+    """Before 0004 a web session was an API token named "web session" (its value in the
+    cookie, usable as a bearer token); the upgrade makes those rows ended sessions."""
+    await asyncio.to_thread(upgrade, url, "0001")
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (id, email, name, created_at) "
+                "VALUES (1, 'ana@example.com', 'Ana', CURRENT_TIMESTAMP)"
+            )
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES "
+                "(1, 'web session', 'a', CURRENT_TIMESTAMP), (1, 'laptop', 'b', CURRENT_TIMESTAMP)"
+            )
+        )
+    await engine.dispose()
+    await asyncio.to_thread(upgrade, url)
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text("SELECT name, kind, revoked_at IS NOT NULL FROM api_tokens ORDER BY name")
+            )
+        ).all()
+    await engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("laptop", "api", False),
+        ("web session", "session", True),
+    ]
+
+
+async def test_old_web_sessions_end_at_the_upgrade_sqlite(tmp_path) -> None:
+    await _old_web_sessions_end(f"sqlite+aiosqlite:///{tmp_path}/old.db")
+
+
+async def test_old_web_sessions_end_at_the_upgrade_postgres(postgres_admin_url: str) -> None:
+    url = await create_postgres_database(postgres_admin_url)
+    try:
+        await _old_web_sessions_end(url)
+    finally:
+        await drop_postgres_database(postgres_admin_url, url)

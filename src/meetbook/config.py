@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meetbook.db"
 SECRET_FILE_NAME = ".meetbook-secret"
 RATE_LIMIT_OFF = "off"
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     fcm_endpoint: str = "https://fcm.googleapis.com"
     vapid_private_key: Path | None = None
     vapid_subject: str | None = None
+    # URLs that users supply (Web Push endpoints) may target loopback/private addresses
+    # and plain http only when this is set: tests, closed networks (CONTRACT §5).
+    allow_private_targets: bool = False
 
     # Days sent/failed notifications and dev-mailbox emails are kept (CONTRACT §5).
     retention_days: int = Field(default=90, gt=0, le=36500)
@@ -118,6 +122,14 @@ class Settings(BaseSettings):
         # Apple's push service rejects a VAPID subject at localhost (BadJwtToken).
         if host.lower().rstrip(".").split(".")[-1] == "localhost":
             raise ValueError("must be a contact push services accept, not one at localhost")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        # It signs cookies and keys every CSRF token: short enough to guess is no secret.
+        if value is not None and len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters long")
         return value
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ from meetbook.auth.tokens import hash_token, issue_token
 from meetbook.config import Settings
 from meetbook.models import ApiToken, Team, User
 
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "tidy-lantern-orbit"
 DEMO_TEAM = "Demo Team"
 DEMO_PEOPLE = (
     ("Ana Lima", "ana@example.com", "Europe/Lisbon"),

@@ -28,10 +28,10 @@ async def test_token_from_password_and_revoke(client, world: World, sessionmaker
 
 
 async def test_wrong_credentials_are_401(client, world: World) -> None:
-    person = await world.person(password="right")
+    person = await world.person(password="right-stapler-meadow")
     for body in (
         {"email": person.email, "password": "wrong"},
-        {"email": "nobody@x.io", "password": "right"},
+        {"email": "nobody@x.io", "password": "right-stapler-meadow"},
     ):
         response = await client.post("/api/v3/auth/token", json=body)
         assert response.status_code == 401

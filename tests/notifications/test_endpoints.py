@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
@@ -180,7 +181,7 @@ BAD_BODIES = [
     ({"platform": "fcm", "token": "ok", "subscripton": {}}, "subscripton"),
     ({"platform": "webpush"}, "subscription"),
     ({"platform": "webpush", "subscription": "https://push.example.test"}, "subscription"),
-    (webpush_body("http://push.example.test/send"), "subscription.endpoint"),
+    # Plain http is refused too, when private targets are not allowed: tests/security/test_outbound.py
     (webpush_body("ftp://push.example.test/send"), "subscription.endpoint"),
     (webpush_body("/relative/path"), "subscription.endpoint"),
     (webpush_body("https://"), "subscription.endpoint"),
@@ -408,6 +409,24 @@ async def test_notifications_are_404_for_anyone_but_the_participants(
 # The dev mailbox ---------------------------------------------------------------------------
 
 
+MAILBOX_PASSWORD = "mailbox-reader-passphrase"
+
+
+@pytest_asyncio.fixture
+async def viewer(client: httpx.AsyncClient, world: World) -> httpx.AsyncClient:
+    """`client`, signed in on the web page: the mailbox is for signed-in people only."""
+    person = await world.person(password=MAILBOX_PASSWORD)
+    login = await client.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+    assert csrf
+    response = await client.post(
+        "/login",
+        data={"email": person.email, "password": MAILBOX_PASSWORD, "csrf_token": csrf.group(1)},
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
 def rendered(notification_id: int, **overrides: Any) -> EmailMessage:
     notice = make_notice("meeting-created", notification_id=notification_id, **overrides)
     return render_email(notice, mail_from=MAIL_FROM, base_url=BASE_URL, domain=DOMAIN)
@@ -429,14 +448,14 @@ async def keep(sessionmaker: Any, *messages: EmailMessage) -> list[int]:
     return [row.id for row in rows]
 
 
-async def test_mailbox_shows_kept_emails_newest_first(client, sessionmaker) -> None:
+async def test_mailbox_shows_kept_emails_newest_first(viewer, sessionmaker) -> None:
     ids = await keep(
         sessionmaker,
         rendered(1, to_email="first@example.test"),
         rendered(2, to_email="second@example.test"),
         rendered(3, to_email="third@example.test"),
     )
-    response = await client.get("/dev/mailbox")
+    response = await viewer.get("/dev/mailbox")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     page = response.text
@@ -447,7 +466,10 @@ async def test_mailbox_shows_kept_emails_newest_first(client, sessionmaker) -> N
     assert "&lt;notification-3.meeting-123@meet.example.test&gt;" in page  # Message-ID
     assert "Alice Requester" in page
     assert page.count("<pre>") == 3  # the text parts
-    assert page.count("<iframe sandbox srcdoc=") == 3  # the HTML parts, sandboxed
+    # The HTML parts, each from its own URL into a frame sandboxed without scripts.
+    frames = re.findall(r'<iframe sandbox="([^"]*)" src="([^"]+)"', page)
+    assert [src for _, src in frames] == [f"/dev/mailbox/{i}.html" for i in reversed(ids)]
+    assert all("allow-scripts" not in sandbox for sandbox, _ in frames)
     assert f'href="/dev/mailbox/{ids[0]}.eml"' in page
     # Nothing the page's CSP would refuse: no inline script or style of its own.
     assert "<script" not in page
@@ -455,7 +477,7 @@ async def test_mailbox_shows_kept_emails_newest_first(client, sessionmaker) -> N
     assert not re.search(r'<[a-z]+(?:\s+[a-z-]+(?:="[^"]*")?)*\s+style\b', page)
 
 
-async def test_mailbox_escapes_what_the_emails_contain(client, sessionmaker) -> None:
+async def test_mailbox_escapes_what_the_emails_contain(viewer, sessionmaker) -> None:
     message = EmailMessage()
     message["Subject"] = "<script>alert('subject')</script>"
     message["From"] = MAIL_FROM
@@ -467,52 +489,56 @@ async def test_mailbox_escapes_what_the_emails_contain(client, sessionmaker) -> 
         subtype="html",
     )
     await keep(sessionmaker, message)
-    page = (await client.get("/dev/mailbox")).text
+    page = (await viewer.get("/dev/mailbox")).text
     assert "<script" not in page
     assert "&lt;script&gt;alert(&#39;subject&#39;)&lt;/script&gt;" in page
     assert "&lt;script&gt;alert(&#39;text&#39;)&lt;/script&gt;" in page
-    [srcdoc] = re.findall(r'<iframe sandbox srcdoc="([^"]*)"', page)
-    assert "&lt;script&gt;alert(&#39;html&#39;)" in srcdoc
-    assert "&#34;&gt;&lt;img src=x onerror=y&gt;" in srcdoc  # cannot leave the attribute
-    assert "<img" not in page
+    assert "<img" not in page and "onclick" not in page
+    # The HTML part is served as it is, under a CSP and sandbox that forbid running it.
+    [email_id] = re.findall(r'src="/dev/mailbox/(\d+).html"', page)
+    html = await viewer.get(f"/dev/mailbox/{email_id}.html")
+    assert "<script>alert('html')</script>" in html.text
+    csp = html.headers["content-security-policy"]
+    assert "script-src" not in csp and "default-src 'none'" in csp
+    assert "sandbox" in csp and "allow-scripts" not in csp
 
 
-async def test_mailbox_pages_through_older_emails(client, sessionmaker) -> None:
+async def test_mailbox_pages_through_older_emails(viewer, sessionmaker) -> None:
     ids = await keep(sessionmaker, rendered(1), rendered(2), rendered(3))
-    first = (await client.get("/dev/mailbox", params={"limit": 2})).text
+    first = (await viewer.get("/dev/mailbox", params={"limit": 2})).text
     assert f'id="email-{ids[2]}"' in first and f'id="email-{ids[1]}"' in first
     assert f'id="email-{ids[0]}"' not in first
     [older] = re.findall(r'href="(/dev/mailbox\?before=[^"]+)"', first)
-    second = (await client.get(older.replace("&amp;", "&"))).text
+    second = (await viewer.get(older.replace("&amp;", "&"))).text
     assert f'id="email-{ids[0]}"' in second and f'id="email-{ids[1]}"' not in second
     assert "before=" not in second  # no older page
     assert 'href="/dev/mailbox"' in second  # back to the newest
 
 
-async def test_an_empty_mailbox_says_so(client) -> None:
-    response = await client.get("/dev/mailbox")
+async def test_an_empty_mailbox_says_so(viewer) -> None:
+    response = await viewer.get("/dev/mailbox")
     assert response.status_code == 200
     assert "No emails yet." in response.text
 
 
-async def test_mailbox_limit_is_capped_at_100(client) -> None:
-    response = await client.get("/dev/mailbox", params={"limit": 101})
+async def test_mailbox_limit_is_capped_at_100(viewer) -> None:
+    response = await viewer.get("/dev/mailbox", params={"limit": 101})
     assert response.status_code == 400
 
 
-async def test_eml_download_is_the_raw_message(client, sessionmaker) -> None:
+async def test_eml_download_is_the_raw_message(viewer, sessionmaker) -> None:
     message = rendered(7)
     [email_id] = await keep(sessionmaker, message)
-    response = await client.get(f"/dev/mailbox/{email_id}.eml")
+    response = await viewer.get(f"/dev/mailbox/{email_id}.eml")
     assert response.status_code == 200
     assert response.headers["content-type"] == "message/rfc822"
     assert "attachment" in response.headers["content-disposition"]
     assert response.text == message.as_string()
-    missing = await client.get(f"/dev/mailbox/{email_id + 1}.eml")
+    missing = await viewer.get(f"/dev/mailbox/{email_id + 1}.eml")
     assert missing.status_code == 404
 
 
-async def test_dev_mailbox_sender_feeds_the_page(client, sessionmaker) -> None:
+async def test_dev_mailbox_sender_feeds_the_page(viewer, sessionmaker) -> None:
     mailbox = DevMailbox(sessionmaker)
     message = rendered(11)
     await mailbox.send(message)
@@ -520,7 +546,7 @@ async def test_dev_mailbox_sender_feeds_the_page(client, sessionmaker) -> None:
     async with sessionmaker() as session:
         [row] = list(await session.scalars(select(DevEmail)))
     assert row.message_id == message["Message-ID"]
-    page = (await client.get("/dev/mailbox")).text
+    page = (await viewer.get("/dev/mailbox")).text
     assert f'id="email-{row.id}"' in page
 
 
@@ -533,3 +559,37 @@ async def test_mailbox_is_404_when_smtp_is_configured(
         raw = await http.get(f"/dev/mailbox/{email_id}.eml")
     assert (page.status_code, raw.status_code) == (404, 404)
     assert page.json()["error"] == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["/dev/mailbox", "/dev/mailbox/{id}.eml", "/dev/mailbox/{id}.html"]
+)
+async def test_the_mailbox_is_for_signed_in_people_only(client, sessionmaker, path: str) -> None:
+    [email_id] = await keep(sessionmaker, rendered(1))
+    target = path.format(id=email_id)
+
+    response = await client.get(target)
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=" + target.replace("/", "%2F")
+    # Nor does an API token open it: it is a page, for the web session.
+    person = await World(sessionmaker).person()
+    assert (await client.get(target, headers=person.auth)).status_code == 303
+
+
+async def test_an_emails_html_is_served_as_email_html(viewer, sessionmaker) -> None:
+    [email_id] = await keep(sessionmaker, rendered(5))
+
+    response = await viewer.get(f"/dev/mailbox/{email_id}.html")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    # Inline styles (all of the email's styling), images from data: and https, no scripts.
+    assert "style-src 'unsafe-inline'" in csp and "img-src data: https:" in csp
+    assert "script-src" not in csp and "default-src 'none'" in csp
+    assert "frame-ancestors 'self'" in csp and response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert 'style="' in response.text and "You have received new meeting request!" in response.text
+    assert '<base target="_blank">' in response.text  # links open a new tab, as in a mail client
+    missing = await viewer.get(f"/dev/mailbox/{email_id + 1}.html")
+    assert missing.status_code == 404

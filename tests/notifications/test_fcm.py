@@ -200,6 +200,21 @@ async def test_unregistered_token_is_gone(
         await fcm_client.send("stale-token", "t", "b", DATA)
 
 
+async def test_fcms_answer_stays_out_of_the_reason(
+    fcm_client: FcmClient, google: tuple[FakeGoogle, HttpPeer]
+) -> None:
+    # The reason reaches GET /meeting/{id}/notifications, readable by both participants.
+    fake, _ = google
+    fake.answers = [
+        fcm_error(404, "NOT_FOUND", "token abc123 of project secret-42", "UNREGISTERED")
+    ]
+
+    with pytest.raises(RecipientGone) as caught:
+        await fcm_client.send("stale-token", "t", "b", DATA)
+
+    assert caught.value.reason == "HTTP 404 from FCM (NOT_FOUND/UNREGISTERED)"
+
+
 async def test_unregistered_error_code_is_gone_whatever_the_status(
     fcm_client: FcmClient, google: tuple[FakeGoogle, HttpPeer]
 ) -> None:
@@ -342,8 +357,10 @@ async def test_refused_credentials_are_permanent(
         {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}, status=400
     )
 
-    with pytest.raises(PermanentDeliveryError, match="invalid_grant"):
+    with pytest.raises(PermanentDeliveryError, match="refused the service account") as caught:
         await fcm_client.send("device-token-1", "t", "b", DATA)
+    # The token endpoint's answer goes to the log, not into the user-visible reason.
+    assert "invalid_grant" not in caught.value.reason and "JWT" not in caught.value.reason
 
 
 async def test_unreachable_token_endpoint_is_temporary(

@@ -114,7 +114,8 @@ def browser(push_service: tuple[PushService, HttpPeer]) -> Browser:
 
 @pytest.fixture
 def sender(vapid_key_path: Path) -> WebPushSender:
-    return WebPushSender(vapid_key_path, SUBJECT, ttl=3600, timeout=5)
+    # The local push service is on 127.0.0.1 over http.
+    return WebPushSender(vapid_key_path, SUBJECT, ttl=3600, timeout=5, allow_private_targets=True)
 
 
 async def test_payload_is_encrypted_for_the_subscription(
@@ -220,7 +221,7 @@ async def test_unreachable_push_service_is_temporary(
 async def test_a_hung_push_service_times_out_as_temporary(
     vapid_key_path: Path, silent_port: int
 ) -> None:
-    sender = WebPushSender(vapid_key_path, SUBJECT, timeout=0.5)
+    sender = WebPushSender(vapid_key_path, SUBJECT, timeout=0.5, allow_private_targets=True)
     browser = Browser(f"http://127.0.0.1:{silent_port}/push/x")
 
     with pytest.raises(TemporaryDeliveryError):

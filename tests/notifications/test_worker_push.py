@@ -104,7 +104,8 @@ async def providers(
         yield Providers(
             email=SmtpSender("127.0.0.1", inbox[1], timeout=5),
             fcm=FcmClient(credentials, http, endpoint=peer.base_url, timeout=5),
-            webpush=WebPushSender(vapid_key_path, SUBJECT, timeout=5),
+            # The local push service is on 127.0.0.1 over http.
+            webpush=WebPushSender(vapid_key_path, SUBJECT, timeout=5, allow_private_targets=True),
         )
 
 

@@ -57,11 +57,12 @@ async def test_a_new_token_is_shown_once_and_can_be_revoked(
     response = await client.post(
         "/settings/tokens", data={"csrf_token": csrf, "name": "Calendar sync"}
     )
-    assert response.status_code == 303
-    page = await client.get("/settings")
-    token = re.search(r'id="new-token" type="text" value="(mb_[^"]+)"', page.text)
+    # Shown in the POST's own answer (not carried in a flash cookie through a redirect).
+    assert response.status_code == 200
+    token = re.search(r'id="new-token" type="text" value="(mb_[^"]+)"', response.text)
     assert token, "the new token is shown"
-    assert "Calendar sync" in page.text
+    assert "Calendar sync" in response.text
+    assert token.group(1) not in response.headers.get("set-cookie", "")
     again = await client.get("/settings")
     assert token.group(1) not in again.text
 
@@ -126,7 +127,10 @@ def vapid_pem(tmp_path: Path) -> Path:
 
 async def test_push_opt_in_registers_the_browser(tmp_path: Path, vapid_pem: Path) -> None:
     settings = sqlite_settings(
-        tmp_path, vapid_private_key=vapid_pem, vapid_subject="mailto:ops@example.com"
+        tmp_path,
+        vapid_private_key=vapid_pem,
+        vapid_subject="mailto:ops@example.com",
+        allow_private_targets=True,  # push.example.test never resolves
     )
     await upgrade_async(settings.database_url)
     app = create_app(settings)
@@ -162,6 +166,40 @@ async def test_push_opt_in_registers_the_browser(tmp_path: Path, vapid_pem: Path
         "endpoint": "https://push.example.test/send/abc",
         "keys": {"p256dh": _BROWSER_KEY, "auth": "c2VjcmV0LWF1dGgtMTZieQ"},
     }
+
+
+async def test_push_opt_in_refuses_endpoints_inside_the_network(
+    tmp_path: Path, vapid_pem: Path
+) -> None:
+    # MEETBOOK_ALLOW_PRIVATE_TARGETS is off (the default): the same guard as the API's.
+    settings = sqlite_settings(
+        tmp_path, vapid_private_key=vapid_pem, vapid_subject="mailto:ops@example.com"
+    )
+    await upgrade_async(settings.database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        ana = await World(app).person()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            csrf = await sign_in(http, ana)
+            answers = [
+                await http.post(
+                    "/settings/push-subscription",
+                    json=_subscription(endpoint),
+                    headers={"X-CSRF-Token": csrf},
+                )
+                for endpoint in (
+                    "https://169.254.169.254/latest/meta-data/",
+                    "http://127.0.0.1:8080/push",
+                    "https://localhost/push",
+                )
+            ]
+        async with app.state.sessionmaker() as session:
+            devices = (await session.scalars(select(Device))).all()
+    assert [answer.status_code for answer in answers] == [400, 400, 400]
+    assert "cloud metadata address" in answers[0].json()["message"]
+    assert all(answer.json()["details"][0]["field"] == "endpoint" for answer in answers)
+    assert devices == []
 
 
 async def test_without_vapid_there_is_no_push_opt_in(

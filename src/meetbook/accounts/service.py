@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.passwords import hash_password, verify_password
+from meetbook.auth.strength import check_new_password
 from meetbook.errors import BadRequest, Conflict, NotFound
 from meetbook.models import Team, TeamMember, User
 
@@ -53,9 +54,12 @@ async def create_user(
     name = name.strip()
     if not name or len(name) > 200 or _has_control_characters(name):
         raise BadRequest("name must be 1 to 200 characters without control characters.")
+    email = check_email(email)
+    if password is not None:
+        check_new_password(password, user_inputs=(email, name))
     user = User(
         name=name,
-        email=check_email(email),
+        email=email,
         timezone=timezone,
         password_hash=hash_password(password) if password else None,
     )

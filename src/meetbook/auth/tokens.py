@@ -1,13 +1,18 @@
-"""Opaque bearer tokens: random, shown once, stored only as a SHA-256 digest."""
+"""Opaque credentials: random, shown once, stored only as a SHA-256 digest.
+
+Two kinds share the table: API bearer tokens (`KIND_API`) and web sessions
+(`KIND_SESSION`, see auth/sessions.py). A lookup names the kind it accepts, so a
+session's cookie value is never an API token and an API token never a session.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.models import ApiToken, User, utcnow
@@ -15,6 +20,11 @@ from meetbook.models import ApiToken, User, utcnow
 TOKEN_PREFIX = "mb_"
 MAX_TOKEN_LENGTH = 200
 LAST_USED_EVERY = timedelta(minutes=5)
+KIND_API = "api"
+KIND_SESSION = "session"
+# CONTRACT §1.8: a web session ends after 14 days without use, and 30 days after sign-in.
+SESSION_IDLE = timedelta(days=14)
+SESSION_LIFETIME = timedelta(days=30)
 
 
 def hash_token(token: str) -> str:
@@ -30,25 +40,41 @@ async def issue_token(session: AsyncSession, user_id: int, name: str) -> tuple[s
     return token, row
 
 
-async def active_tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
-    """A user's tokens that still work, newest first."""
+async def active_tokens(session: AsyncSession, user_id: int, now: datetime) -> list[ApiToken]:
+    """A user's API tokens and sessions that still work at `now`, newest first."""
     rows = await session.scalars(
         select(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .where(ApiToken.user_id == user_id, still_valid(now))
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
     )
     return list(rows)
 
 
-async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
+def still_valid(now: datetime) -> ColumnElement[bool]:
+    """The credentials that work at `now`: not revoked, not expired, sessions not idle."""
+    return and_(
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        or_(
+            ApiToken.kind != KIND_SESSION,
+            func.coalesce(ApiToken.last_used_at, ApiToken.created_at) > now - SESSION_IDLE,
+        ),
+    )
+
+
+async def user_for_token(
+    session: AsyncSession, token: str, *, kind: str = KIND_API, now: datetime | None = None
+) -> tuple[User, ApiToken] | None:
+    """The user and credential of `token`, if it is a valid credential of `kind` at `now`."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
+    now = now or utcnow()
     digest = hash_token(token)
     row = (
         await session.execute(
             select(ApiToken, User)
             .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
+            .where(ApiToken.token_hash == digest, ApiToken.kind == kind, still_valid(now))
         )
     ).first()
     if row is None:
@@ -57,17 +83,17 @@ async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiTo
     # The lookup is by digest; compare again in constant time as defence in depth.
     if not hmac.compare_digest(api_token.token_hash, digest):
         return None
-    await _note_use(session, api_token)
+    await _note_use(session, api_token, now)
     return user, api_token
 
 
-async def _note_use(session: AsyncSession, api_token: ApiToken) -> None:
+async def _note_use(session: AsyncSession, api_token: ApiToken, now: datetime) -> None:
     """Record when a token was last used, at most every few minutes.
 
     Writing on every request would turn each read into a write (and, on SQLite, contend
-    for the one write lock) for a figure people only read to the nearest day.
+    for the one write lock) for a figure people only read to the nearest day (and a
+    session's 14-day idle limit does not need more).
     """
-    now = utcnow()
     if api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_EVERY:
         return
     await session.execute(

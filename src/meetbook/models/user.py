@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meetbook.models.base import Base, BigId, UTCDateTime, utcnow
@@ -20,14 +20,25 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """A bearer token. Only the SHA-256 of the token is stored."""
+    """A credential: an API bearer token (`kind` "api") or a web session ("session").
+
+    Only the SHA-256 of the secret is stored. Each kind is accepted only where it
+    belongs: the API refuses sessions, the web page refuses API tokens.
+    """
 
     __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('api', 'session')", name="kind"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Null: never expires (API tokens by default); sessions also expire when idle.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For the sessions list: the browser and address that signed in.
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+    ip_address: Mapped[str | None] = mapped_column(String(45))

@@ -8,9 +8,26 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meetbook.errors import NotFound
+from meetbook.errors import BadRequest, NotFound
 from meetbook.models import Device
 from meetbook.notifications.schemas import PushSubscription
+from meetbook.outbound import OutboundRefused, resolve_public_url
+
+
+async def check_push_endpoint(endpoint: str, *, allow_private: bool, field: str) -> None:
+    """400 naming `field` unless the endpoint's host resolves to public addresses only.
+
+    The schema has already checked what the URL says; this asks DNS. The worker checks
+    again before every send, since the answer may change.
+    """
+    try:
+        await resolve_public_url(endpoint, allow_private=allow_private)
+    except OutboundRefused as error:
+        message = f"is not allowed because {error.reason}"
+        raise BadRequest(
+            f"Invalid value for {field}: {message}.",
+            details=[{"field": field, "message": message}],
+        ) from None
 
 
 async def register_device(
@@ -44,9 +61,18 @@ async def register_device(
 
 
 async def register_web_push(
-    session: AsyncSession, user_id: int, subscription: PushSubscription
+    session: AsyncSession,
+    user_id: int,
+    subscription: PushSubscription,
+    *,
+    allow_private: bool,
+    field: str,
 ) -> Device:
-    """A browser's validated Web Push subscription (the API's devices and /settings alike)."""
+    """A browser's validated Web Push subscription (the API's devices and /settings alike).
+
+    400 naming `field` unless the endpoint is a target users may make the server call.
+    """
+    await check_push_endpoint(subscription.endpoint, allow_private=allow_private, field=field)
     return await register_device(
         session,
         user_id,

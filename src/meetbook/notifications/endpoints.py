@@ -24,7 +24,7 @@ from meetbook.meetings.endpoints import ERRORS
 from meetbook.meetings.service import meeting_for_participant
 from meetbook.models import DevEmail, Notification
 from meetbook.notifications import devices
-from meetbook.notifications.mailbox_page import mailbox_entry, render_mailbox
+from meetbook.notifications.mailbox_page import email_html, mailbox_entry, render_mailbox
 from meetbook.notifications.schemas import (
     DeviceOut,
     DeviceRegistration,
@@ -34,6 +34,8 @@ from meetbook.notifications.schemas import (
 )
 from meetbook.notifications.vapid import vapid_application_server_key
 from meetbook.params import IdPath
+from meetbook.web.session import require_viewer
+from meetbook.web.templating import static_url
 
 log = logging.getLogger("meetbook.notifications")
 router = APIRouter()
@@ -54,14 +56,21 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     tags=["devices"],
 )
 async def register_device(
-    registration: DeviceRegistration, session: SessionDep, user: CurrentUser
+    registration: DeviceRegistration, request: Request, session: SessionDep, user: CurrentUser
 ) -> dict[str, int]:
     """Register a push device; registering the same token again returns the same id."""
     body = registration.root
     if isinstance(body, FcmDevice):
         device = await devices.register_device(session, user.id, platform="fcm", token=body.token)
     else:
-        device = await devices.register_web_push(session, user.id, body.subscription)
+        settings: Settings = request.app.state.settings
+        device = await devices.register_web_push(
+            session,
+            user.id,
+            body.subscription,
+            allow_private=settings.allow_private_targets,
+            field="subscription.endpoint",
+        )
     log.info(
         "device.registered",
         extra={"user_id": user.id, "device_id": device.id, "platform": body.platform},
@@ -145,9 +154,22 @@ def _require_dev_mailbox(request: Request) -> None:
         raise StarletteHTTPException(404)
 
 
-@router.get("/dev/mailbox", response_class=HTMLResponse, include_in_schema=False)
+# The mailbox exists only without SMTP (checked first, so it is a 404 even signed out), and
+# only for signed-in people: it holds every email, with their links (CONTRACT §3).
+_MAILBOX = [Depends(_require_dev_mailbox), Depends(require_viewer)]
+# For an email's own HTML: what email HTML needs (inline styles, images from data: and
+# https) and nothing else: no scripts, no plugins, no forms, framed only by the mailbox.
+EMAIL_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
+    "font-src data: https:; form-action 'none'; frame-ancestors 'self'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+
+
+@router.get(
+    "/dev/mailbox", response_class=HTMLResponse, include_in_schema=False, dependencies=_MAILBOX
+)
 async def dev_mailbox(
-    request: Request,
     session: SessionDep,
     before: Annotated[
         int | None, Query(ge=1, lt=2**63, description="Show emails older than this id.")
@@ -155,7 +177,6 @@ async def dev_mailbox(
     limit: Annotated[int, Query(ge=1, le=100)] = MAILBOX_PAGE_SIZE,
 ) -> HTMLResponse:
     """The emails kept instead of sent while no SMTP host is configured, newest first."""
-    _require_dev_mailbox(request)
     query = select(DevEmail).order_by(DevEmail.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(DevEmail.id < before)
@@ -168,14 +189,32 @@ async def dev_mailbox(
         [mailbox_entry(row) for row in rows],
         older_url=older_url,
         newest_url="/dev/mailbox" if before is not None else None,
+        stylesheet=static_url("mailbox.css"),
+        icon=static_url("icon.svg"),
     )
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/dev/mailbox/{email_id:int}.eml", include_in_schema=False)
-async def dev_mailbox_email(email_id: IdPath, request: Request, session: SessionDep) -> Response:
+@router.get("/dev/mailbox/{email_id:int}.html", include_in_schema=False, dependencies=_MAILBOX)
+async def dev_mailbox_html(email_id: IdPath, session: SessionDep) -> Response:
+    """One kept email's HTML part, for the mailbox's sandboxed frame."""
+    row = await session.get(DevEmail, email_id)
+    html = email_html(row) if row is not None else None
+    if html is None:
+        raise StarletteHTTPException(404)
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": EMAIL_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/dev/mailbox/{email_id:int}.eml", include_in_schema=False, dependencies=_MAILBOX)
+async def dev_mailbox_email(email_id: IdPath, session: SessionDep) -> Response:
     """One kept email as it would have been sent."""
-    _require_dev_mailbox(request)
     row = await session.get(DevEmail, email_id)
     if row is None:
         raise StarletteHTTPException(404)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from meetbook.notifications.errors import (
     parse_retry_after,
 )
 
+log = logging.getLogger("meetbook.notifications")
+
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 DEFAULT_ENDPOINT = "https://fcm.googleapis.com"
 _REQUIRED_KEYS = ("project_id", "client_email", "private_key", "token_uri")
@@ -28,6 +32,8 @@ _GONE_CODES = {"UNREGISTERED", "NOT_FOUND"}
 # How long FCM keeps a message for an offline Android device: a meeting notice older than a
 # day is stale (APNs gets the same through apns-expiration).
 DEFAULT_TTL_SECONDS = 24 * 3600
+# Only codes of this shape are repeated to users; anything else in an answer stays in the log.
+_ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
 class _TokenRequest:
@@ -123,7 +129,8 @@ class FcmClient:
                 timeout=self._timeout,
             )
         except httpx.TransportError as error:
-            raise TemporaryDeliveryError(f"FCM unreachable: {error!r}") from error
+            log.warning("notification.fcm.unreachable", extra={"error": repr(error)[:300]})
+            raise TemporaryDeliveryError(f"FCM unreachable ({type(error).__name__})") from error
 
     async def _access_token(self, *, stale: str | None = None) -> str:
         """The cached token, refreshed when expiring or when it equals `stale` (rejected)."""
@@ -135,11 +142,20 @@ class FcmClient:
                 try:
                     await asyncio.to_thread(credentials.refresh, self._token_request)
                 except google.auth.exceptions.TransportError as error:
-                    raise TemporaryDeliveryError(f"FCM token endpoint: {error}") from error
+                    log.warning("notification.fcm.token_unreachable", extra={"error": str(error)})
+                    raise TemporaryDeliveryError(
+                        "the FCM token endpoint could not be reached"
+                    ) from error
                 except google.auth.exceptions.RefreshError as error:
+                    # The error carries the token endpoint's answer: for the log only.
+                    log.warning("notification.fcm.token_refused", extra={"error": str(error)})
                     if getattr(error, "retryable", False):
-                        raise TemporaryDeliveryError(f"FCM token refresh: {error}") from error
-                    raise PermanentDeliveryError(f"FCM token refused: {error}") from error
+                        raise TemporaryDeliveryError(
+                            "the FCM token endpoint failed; will retry"
+                        ) from error
+                    raise PermanentDeliveryError(
+                        "the FCM token endpoint refused the service account"
+                    ) from error
             token: str = credentials.token
             return token
 
@@ -182,8 +198,11 @@ def _raise_for_status(response: httpx.Response) -> None:
     if status < 300:
         return
     codes = _error_codes(response)
-    reason = f"FCM {status} {'/'.join(sorted(codes)) or response.reason_phrase}: "
-    reason += response.text[:500]
+    # FCM's answer is not shown to users (the notification list is readable by both
+    # participants): the status and FCM's error codes are; the log keeps the body.
+    log.warning("notification.fcm.refused", extra={"status": status, "answer": response.text[:500]})
+    shown = sorted(code for code in codes if _ERROR_CODE.fullmatch(code))
+    reason = f"HTTP {status} from FCM" + (f" ({'/'.join(shown)})" if shown else "")
     if status == 404 or codes & _GONE_CODES:
         raise RecipientGone(reason)
     if "INVALID_ARGUMENT" in codes and _bad_token(response):

@@ -73,8 +73,35 @@ def mailbox_entry(row: DevEmail) -> MailboxEntry:
 
 
 def render_mailbox(
-    entries: list[MailboxEntry], *, older_url: str | None, newest_url: str | None
+    entries: list[MailboxEntry],
+    *,
+    older_url: str | None,
+    newest_url: str | None,
+    stylesheet: str,
+    icon: str,
 ) -> str:
     return _templates.get_template("mailbox.html").render(
-        entries=entries, older_url=older_url, newest_url=newest_url
+        entries=entries,
+        older_url=older_url,
+        newest_url=newest_url,
+        stylesheet=stylesheet,
+        icon=icon,
     )
+
+
+def email_html(row: DevEmail) -> str | None:
+    """The email's HTML part as a mail client would show it, or None when it has none.
+
+    Links get `target="_blank"` through a `<base>`, as mail clients open them in a new
+    tab; otherwise they would try to open inside the preview's frame.
+    """
+    message = email.message_from_string(row.raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    html = _part_text(message.get_body(preferencelist=("html",)))
+    if html is None:
+        return None
+    base = '<base target="_blank">'
+    head = html.lower().find("<head>")
+    if head < 0:
+        return base + html
+    return html[: head + len("<head>")] + base + html[head + len("<head>") :]

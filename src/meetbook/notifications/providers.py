@@ -64,5 +64,9 @@ def providers_from_settings(
     if settings.vapid_private_key and settings.vapid_subject:
         from meetbook.notifications.webpush import WebPushSender
 
-        providers.webpush = WebPushSender(settings.vapid_private_key, settings.vapid_subject)
+        providers.webpush = WebPushSender(
+            settings.vapid_private_key,
+            settings.vapid_subject,
+            allow_private_targets=settings.allow_private_targets,
+        )
     return providers

@@ -6,7 +6,6 @@ import base64
 import binascii
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import (
@@ -21,13 +20,12 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from meetbook.outbound import OutboundRefused, check_public_url
+
 # The devices.token column holds the FCM token or the Web Push endpoint and is 2048
 # characters wide; real FCM tokens are about 160 characters.
 MAX_FCM_TOKEN_LENGTH = 2048
 MAX_ENDPOINT_LENGTH = 2048
-# Plain http is for push services running on this machine (tests, local development).
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 
@@ -94,21 +92,17 @@ class PushSubscription(BaseModel):
 
     @field_validator("endpoint")
     @classmethod
-    def _https_url(cls, value: str) -> str:
+    def _absolute_url(cls, value: str) -> str:
+        """An absolute http(s) URL with a host. Whether its target is allowed (https to a
+        public address unless MEETBOOK_ALLOW_PRIVATE_TARGETS) is the registration's check,
+        `devices.register_web_push`, which knows the setting and resolves the name."""
         if not _VISIBLE_ASCII.fullmatch(value):
             raise ValueError("must be an absolute https URL")
-        parts = urlsplit(value)
         try:
-            parts.port  # noqa: B018 - raises on a port that is not a number in range
-        except ValueError:
-            raise ValueError("must be an absolute https URL") from None
-        if not parts.hostname or "@" in parts.netloc:
-            raise ValueError("must be an absolute https URL")
-        if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS):
-            return value
-        if parts.scheme == "http":
-            raise ValueError("must be an https URL (plain http only for 127.0.0.1, localhost, ::1)")
-        raise ValueError("must be an absolute https URL")
+            check_public_url(value, allow_private=True)
+        except OutboundRefused as error:
+            raise ValueError(f"is not allowed because {error.reason}") from None
+        return value
 
 
 class WebPushDevice(BaseModel):

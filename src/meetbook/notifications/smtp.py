@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -12,6 +13,8 @@ from typing import Any, Literal, Protocol
 import aiosmtplib
 
 from meetbook.notifications.errors import PermanentDeliveryError, TemporaryDeliveryError
+
+log = logging.getLogger("meetbook.notifications")
 
 Security = Literal["none", "starttls", "tls"]
 _DEFAULT_PORTS: dict[Security, int] = {"none": 25, "starttls": 587, "tls": 465}
@@ -78,7 +81,7 @@ class SmtpSender:
             refused = await self._send(message)
         except aiosmtplib.SMTPRecipientsRefused as error:
             first = error.recipients[0]
-            raise _classify(first.code, first.message) from error
+            raise _classify(first.code, first.message, refused_recipient=True) from error
         except aiosmtplib.SMTPResponseException as error:
             raise _classify(error.code, error.message) from error
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError) as error:
@@ -97,8 +100,8 @@ class SmtpSender:
             raise PermanentDeliveryError(f"unusable email address: {error}") from error
         # With several recipients the server may refuse some and accept the rest.
         if refused:
-            address, response = next(iter(refused.items()))
-            raise _classify(response.code, f"{address}: {response.message}")
+            response = next(iter(refused.values()))
+            raise _classify(response.code, response.message, refused_recipient=True)
 
     async def aclose(self) -> None:
         """Say QUIT on the connections kept open."""
@@ -181,8 +184,13 @@ class SmtpSender:
         client.close()
 
 
-def _classify(code: int, text: str) -> TemporaryDeliveryError | PermanentDeliveryError:
-    reason = f"SMTP {code} {text}"
+def _classify(
+    code: int, text: str, *, refused_recipient: bool = False
+) -> TemporaryDeliveryError | PermanentDeliveryError:
+    # The server's text may quote addresses and internals: the log has it, users see the code.
+    log.warning("notification.smtp.refused", extra={"smtp_code": code, "answer": text[:500]})
+    what = "refused the recipient" if refused_recipient else "refused the message"
+    reason = f"SMTP {code}: the mail server {what}"
     if 500 <= code < 600:
         return PermanentDeliveryError(reason)
     return TemporaryDeliveryError(reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -22,6 +23,9 @@ from meetbook.notifications.errors import (
     parse_retry_after,
 )
 from meetbook.notifications.vapid import load_private_key
+from meetbook.outbound import OutboundRefused, public_only_session, resolve_public_url
+
+log = logging.getLogger("meetbook.notifications")
 
 # RFC 8292 forbids a VAPID token valid for more than 24 hours.
 _VAPID_LIFETIME = 12 * 3600
@@ -45,7 +49,7 @@ def _audience(subscription: dict[str, Any]) -> str:
     endpoint = subscription.get("endpoint")
     parts = urlsplit(endpoint if isinstance(endpoint, str) else "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PermanentDeliveryError(f"push endpoint is not an http(s) URL: {endpoint!r:.200}")
+        raise PermanentDeliveryError("the push endpoint is not an http(s) URL")
     keys = subscription.get("keys")
     keys = keys if isinstance(keys, dict) else {}
     p256dh = _b64url_decode(keys.get("p256dh"))
@@ -68,8 +72,13 @@ class WebPushSender:
         ttl: int = 24 * 3600,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        allow_private_targets: bool = False,
     ) -> None:
-        """`subject` is the operator's contact, a `mailto:` or `https:` URL (RFC 8292 §2.1)."""
+        """`subject` is the operator's contact, a `mailto:` or `https:` URL (RFC 8292 §2.1).
+
+        Endpoints are users' input: unless `allow_private_targets`, each send checks that
+        the endpoint is https to public addresses only (meetbook.outbound).
+        """
         if not subject.startswith(("mailto:", "https://")):
             raise ValueError("the VAPID subject must be a mailto: or https:// URL")
         # Loaded here rather than by pywebpush, whose from_file() silently creates a new key
@@ -80,6 +89,7 @@ class WebPushSender:
         self.ttl = ttl
         self.timeout = timeout
         self._session = session
+        self.allow_private_targets = allow_private_targets
 
     async def send(
         self,
@@ -107,31 +117,65 @@ class WebPushSender:
             "exp": int(time.time()) + _VAPID_LIFETIME,
         }
         try:
-            await webpush_async(
-                subscription_info=subscription,
-                data=json.dumps(payload, separators=(",", ":")),
-                vapid_private_key=self._vapid,
-                vapid_claims=claims,
-                content_encoding="aes128gcm",
-                ttl=self.ttl,
-                headers=headers,
-                timeout=self.timeout,
-                aiohttp_session=self._session,
+            # Checked again at every send: the name's DNS answer may have changed.
+            await resolve_public_url(
+                subscription["endpoint"], allow_private=self.allow_private_targets
             )
+            if self._session is not None:
+                await self._post(self._session, subscription, payload, claims, headers)
+            else:
+                # The session's resolver re-checks the addresses it connects to, and
+                # redirects, so neither a DNS change nor a 307 can reach inside.
+                async with public_only_session(allow_private=self.allow_private_targets) as session:
+                    await self._post(session, subscription, payload, claims, headers)
+        except OutboundRefused as error:
+            log.warning("notification.webpush.refused_target", extra={"reason": error.reason})
+            raise PermanentDeliveryError(
+                "the push endpoint is not a public https address"
+            ) from error
         except WebPushException as error:
             raise _classify(error) from error
         except (TimeoutError, aiohttp.ClientError) as error:
-            raise TemporaryDeliveryError(f"push service unreachable: {error!r}") from error
+            log.warning("notification.webpush.unreachable", extra={"error": repr(error)[:300]})
+            raise TemporaryDeliveryError(
+                f"push service unreachable ({type(error).__name__})"
+            ) from error
         except ValueError as error:
             # A point that is well-formed but not on the curve.
-            raise PermanentDeliveryError(f"unusable push subscription: {error}") from error
+            raise PermanentDeliveryError("unusable push subscription (bad key)") from error
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        subscription: dict[str, Any],
+        payload: dict[str, str],
+        claims: dict[str, str | int],
+        headers: dict[str, str | int | float],
+    ) -> None:
+        await webpush_async(
+            subscription_info=subscription,
+            data=json.dumps(payload, separators=(",", ":")),
+            vapid_private_key=self._vapid,
+            vapid_claims=claims,
+            content_encoding="aes128gcm",
+            ttl=self.ttl,
+            headers=headers,
+            timeout=self.timeout,
+            aiohttp_session=session,
+        )
 
 
 def _classify(error: WebPushException) -> PermanentDeliveryError | TemporaryDeliveryError:
     status: int | None = error.status_code
     if status is None:  # raised before any request: the subscription itself is unusable
-        return PermanentDeliveryError(f"unusable push subscription: {error.message}")
-    reason = f"push service {status}: {str(error.message)[:500]}"
+        return PermanentDeliveryError("unusable push subscription")
+    # The push service's answer is not shown to users (the notification list is readable
+    # by both participants); the log keeps it for the operator.
+    log.warning(
+        "notification.webpush.refused",
+        extra={"status": status, "answer": str(error.message)[:500]},
+    )
+    reason = f"HTTP {status} from the push service"
     if status in (404, 410):
         return RecipientGone(reason)
     if status == 429 or status >= 500:

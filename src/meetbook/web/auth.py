@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from meetbook.accounts.service import authenticate, normalize_email
-from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.auth.sessions import issue_session
+from meetbook.auth.tokens import revoke_token
+from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.ratelimit import RateLimiter, retry_after_header
 from meetbook.web.flash import Flash, add_flash
@@ -17,7 +19,6 @@ from meetbook.web.session import (
     DEFAULT_PAGE,
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    SESSION_TOKEN_NAME,
     MaybeViewer,
     ViewerDep,
     check_login_csrf,
@@ -92,7 +93,7 @@ async def _throttled(request: Request, email: str) -> float | None:
 
 
 @router.post("/login")
-async def login(request: Request, session: SessionDep) -> Response:
+async def login(request: Request, session: SessionDep, now: Now) -> Response:
     form = await request.form()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     next_path = safe_next(fields.get("next"))
@@ -134,10 +135,16 @@ async def login(request: Request, session: SessionDep) -> Response:
         return _login_page(
             request, next_path=next_path, email=email, error=WRONG_CREDENTIALS, status_code=400
         )
-    token, _row = await issue_token(session, user.id, SESSION_TOKEN_NAME)
-    log.info("web.login.succeeded", extra={"user_id": user.id})
+    secret, row = await issue_session(
+        session,
+        user.id,
+        now=now,
+        user_agent=request.headers.get("user-agent"),
+        ip_address=request.client.host if request.client else None,
+    )
+    log.info("web.login.succeeded", extra={"user_id": user.id, "token_id": row.id})
     response = RedirectResponse(next_path, status_code=303)
-    start_session(request, response, token)
+    start_session(request, response, secret)
     return response
 
 

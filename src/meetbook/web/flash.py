@@ -22,8 +22,6 @@ class Flash:
     # An optional follow-up link ("See it in Upcoming").
     href: str | None = None
     link_text: str | None = None
-    # A secret shown exactly once (a new API token).
-    secret: str | None = None
 
 
 def add_flash(request: Request, response: Response, *messages: Flash) -> None:

@@ -1,10 +1,10 @@
-"""Browser sessions, CSRF tokens and the signed cookies that carry them.
+"""Browser sessions, CSRF tokens and the cookies that carry them.
 
-A web session *is* an API token (named "web session"): the cookie holds the token,
-signed so that a tampered cookie is rejected before the database is asked. Signing
-out revokes the token, so a stolen cookie dies with the session.
+The session cookie holds the random secret of a web session (auth/sessions.py): a
+credential of its own kind, which the API refuses as a bearer token and which ends
+server-side when idle for 14 days, 30 days after sign-in, or when signed out.
 
-CSRF: every form carries `csrf_token`, an HMAC of the session token under the
+CSRF: every form carries `csrf_token`, an HMAC of the session secret under the
 server's secret. Before signing in there is no session, so the login form's token is
 the HMAC of a random nonce kept in a signed, short-lived pre-session cookie.
 """
@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from meetbook.auth.tokens import user_for_token
+from meetbook.auth.sessions import session_user
+from meetbook.clock import request_now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.meetings.timeparse import resolve_zone
@@ -30,7 +31,6 @@ from meetbook.models import ApiToken, User
 
 SESSION_COOKIE = "meetbook_session"
 LOGIN_COOKIE = "meetbook_login"
-SESSION_TOKEN_NAME = "web session"
 SESSION_MAX_AGE = 30 * 24 * 3600
 LOGIN_MAX_AGE = 12 * 3600
 CSRF_FIELD = "csrf_token"
@@ -56,7 +56,6 @@ class WebKeys:
 
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
-        self.session = URLSafeTimedSerializer(secret, salt="meetbook.web.session")
         self.login = URLSafeTimedSerializer(secret, salt="meetbook.web.login")
         self.flash = URLSafeTimedSerializer(secret, salt="meetbook.web.flash")
 
@@ -64,8 +63,8 @@ class WebKeys:
         message = f"{purpose}:{value}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
-    def session_csrf(self, session_token: str) -> str:
-        return self._mac("csrf", session_token)
+    def session_csrf(self, session_secret: str) -> str:
+        return self._mac("csrf", session_secret)
 
     def login_csrf(self, nonce: str) -> str:
         return self._mac("login-csrf", nonce)
@@ -111,9 +110,9 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
     )
 
 
-def start_session(request: Request, response: Response, session_token: str) -> None:
-    value = web_keys(request).session.dumps(session_token)
-    set_cookie(request, response, SESSION_COOKIE, value, SESSION_MAX_AGE)
+def start_session(request: Request, response: Response, session_secret: str) -> None:
+    """Give the browser its session cookie (and drop the pre-session one)."""
+    set_cookie(request, response, SESSION_COOKIE, session_secret, SESSION_MAX_AGE)
     clear_cookie(request, response, LOGIN_COOKIE)
 
 
@@ -175,18 +174,14 @@ class Viewer:
 
 
 async def optional_viewer(request: Request, session: SessionDep) -> Viewer | None:
-    keys = web_keys(request)
-    token = keys.load(keys.session, request.cookies.get(SESSION_COOKIE), SESSION_MAX_AGE)
-    if not isinstance(token, str):
-        return None
-    found = await user_for_token(session, token)
-    if found is None:
+    secret = request.cookies.get(SESSION_COOKIE)
+    found = await session_user(session, secret, now=await request_now(request))
+    if found is None or secret is None:
         return None
     user, row = found
     request.state.user_id = user.id
-    return Viewer(
-        user=user, token=row, csrf_token=keys.session_csrf(token), zone=resolve_zone(user.timezone)
-    )
+    csrf_token = web_keys(request).session_csrf(secret)
+    return Viewer(user=user, token=row, csrf_token=csrf_token, zone=resolve_zone(user.timezone))
 
 
 async def require_viewer(

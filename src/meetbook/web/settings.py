@@ -6,6 +6,7 @@ import functools
 import logging
 import zoneinfo
 from collections import defaultdict
+from datetime import datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.accounts.service import update_profile
-from meetbook.auth.tokens import active_tokens, issue_token, revoke_token
+from meetbook.auth.tokens import KIND_SESSION, active_tokens, issue_token, revoke_token
+from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import validate_body
@@ -27,7 +29,6 @@ from meetbook.timeformat import format_instant, zone_offset
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
-    SESSION_TOKEN_NAME,
     Viewer,
     ViewerDep,
     app_settings,
@@ -65,11 +66,14 @@ async def _settings_page(
     request: Request,
     session: AsyncSession,
     viewer: Viewer,
+    now: datetime,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    new_token: tuple[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The page; `new_token` (name, secret) is shown once, in this response only."""
     user = viewer.user
     tokens = [
         {
@@ -80,9 +84,11 @@ async def _settings_page(
             if token.last_used_at
             else "Never",
             "is_current": token.id == viewer.token.id,
-            "is_session": token.name == SESSION_TOKEN_NAME,
+            "is_session": token.kind == KIND_SESSION,
+            "browser": token.user_agent or "Unknown browser",
+            "address": token.ip_address or "unknown address",
         }
-        for token in await active_tokens(session, user.id)
+        for token in await active_tokens(session, user.id, now)
     ]
     settings = app_settings(request)
     push_key = (
@@ -97,19 +103,24 @@ async def _settings_page(
         "zone_groups": _zone_groups(),
         "zone_now": f"{zone.key} ({zone_offset(zone)})",
         "tokens": tokens,
+        "new_token": new_token,
         "push_key": push_key,
     }
     return render(request, "settings.html", context, viewer=viewer, status_code=status_code)
 
 
 @router.get("/settings")
-async def settings_page(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+async def settings_page(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
     """Your name and timezone, API tokens and browser notifications."""
-    return await _settings_page(request, session, viewer)
+    return await _settings_page(request, session, viewer, now)
 
 
 @router.post("/settings/profile")
-async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+async def save_profile(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
     form = await read_form(request, viewer)
     values = {"name": form.get("name", "").strip(), "timezone": form.get("timezone", "").strip()}
     errors: dict[str, str] = {}
@@ -127,7 +138,7 @@ async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep)
                 errors[field] = f"{label} {detail['message']}."
     if errors:
         return await _settings_page(
-            request, session, viewer, values=values, errors=errors, status_code=400
+            request, session, viewer, now, values=values, errors=errors, status_code=400
         )
     user = await update_profile(session, viewer.user, patch)
     zone = resolve_zone(user.timezone)
@@ -141,15 +152,16 @@ async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep)
 
 
 @router.post("/settings/tokens")
-async def create_token(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+async def create_token(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
     form = await read_form(request, viewer)
     name = " ".join(form.get("name", "").split())[:MAX_TOKEN_NAME] or "API token"
     token, _row = await issue_token(session, viewer.user.id, name)
     log.info("web.token.created", extra={"user_id": viewer.user.id})
-    response = RedirectResponse("/settings#tokens", status_code=303)
-    text = f"Created the token \u201c{name}\u201d. Copy it now: it will not be shown again."
-    add_flash(request, response, Flash("success", text, secret=token))
-    return response
+    # Shown in this response, not carried through a redirect: a cookie holding it would
+    # sit in the browser (and any proxy's logs) for as long as the cookie lives.
+    return await _settings_page(request, session, viewer, now, new_token=(name, token))
 
 
 @router.post("/settings/tokens/{token_id:int}/revoke")
@@ -178,9 +190,17 @@ async def push_subscription(
     """Register this browser's Web Push subscription (called by app.js)."""
     if not same_token(viewer.csrf_token, request.headers.get(CSRF_HEADER)):
         raise Forbidden("The CSRF token is missing or wrong; reload the page and try again.")
-    if app_settings(request).vapid_private_key is None:
+    settings = app_settings(request)
+    if settings.vapid_private_key is None:
         raise NotFound("Web Push is not configured on this server.")
-    # The same model and rule as POST /api/v3/devices: https endpoint, a real P-256 key.
-    device = await register_web_push(session, viewer.user.id, body)
+    # The same model and rules as POST /api/v3/devices: https to a public host, a real
+    # P-256 key.
+    device = await register_web_push(
+        session,
+        viewer.user.id,
+        body,
+        allow_private=settings.allow_private_targets,
+        field="endpoint",
+    )
     log.info("web.push.subscribed", extra={"user_id": viewer.user.id, "device_id": device.id})
     return JSONResponse({"id": device.id}, status_code=201)
