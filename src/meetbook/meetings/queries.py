@@ -46,6 +46,7 @@ def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[s
         "requester_name": names.get(meeting.requester_id),
         "client_name": names.get(meeting.recipient_id),
         "local_time": start.astimezone(resolve_zone(meeting.timezone)).isoformat(),
+        "outside_working_hours": meeting.outside_working_hours,
     }
 
 

@@ -110,6 +110,9 @@ class MeetingOut(BaseModel):
     local_time: str | None = Field(
         default=None, description="Start in the recipient's zone, ISO 8601 with offset."
     )
+    outside_working_hours: bool = Field(
+        default=False, description="The start was outside the recipient's working hours."
+    )
 
 
 class MeetingPage(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.availability.service import check_booking_policy, is_outside_working_hours
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from meetbook.meetings.booking import new_booking_number
 from meetbook.meetings.schemas import MeetingCreate
@@ -91,6 +92,7 @@ async def create_meeting(
         start = parse_meeting_time(payload.date, zone, now=now)
     except MeetingTimeError as error:
         raise BadRequest(str(error), details=[{"field": "date", "message": str(error)}]) from None
+    check_booking_policy(team, start, now)
     start_ts = _ts(start)
     end_ts = start_ts + MEETING_SECONDS
     if await _has_confirmed_overlap(session, [recipient.id], start_ts, end_ts):
@@ -105,6 +107,7 @@ async def create_meeting(
         start_time=start_ts,
         end_time=end_ts,
         link=payload.link,
+        outside_working_hours=is_outside_working_hours(recipient, start),
         status="pending",
         created_at=now,
         updated_at=now,

@@ -1,6 +1,7 @@
 """All tables, imported together so relationships and Alembic see one metadata."""
 
 from meetbook.models.base import Base, utcnow
+from meetbook.models.calendar import CalendarFeed
 from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
 from meetbook.models.notification import DevEmail, Device, Notification
 from meetbook.models.team import Team, TeamMember
@@ -11,6 +12,7 @@ __all__ = [
     "ApiToken",
     "Base",
     "BusySlot",
+    "CalendarFeed",
     "DevEmail",
     "Device",
     "IdempotencyKey",
