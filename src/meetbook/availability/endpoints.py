@@ -30,7 +30,7 @@ from meetbook.params import IdPath
 
 router = APIRouter(tags=["availability"])
 
-FEED_PATH = "/calendar/{secret}.ics"
+FEED_PATH = service.FEED_PATH
 _BOUND = Query(
     max_length=64, description="ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
 )
@@ -91,10 +91,6 @@ async def patch_team(
     }
 
 
-def feed_url(settings: Settings, secret: str) -> str:
-    return settings.base_url.rstrip("/") + FEED_PATH.format(secret=secret)
-
-
 @router.post(
     "/api/v3/me/calendar-feed", status_code=201, response_model=CalendarFeedOut, responses=ERRORS
 )
@@ -103,7 +99,7 @@ async def create_calendar_feed(
 ) -> dict[str, str]:
     """A new secret address of your calendar feed; the previous one stops working."""
     secret = await service.new_feed_secret(session, user.id, now)
-    return {"url": feed_url(request.app.state.settings, secret)}
+    return {"url": service.feed_url(request.app.state.settings.base_url, secret)}
 
 
 @router.delete("/api/v3/me/calendar-feed", status_code=204, responses=ERRORS)

@@ -26,6 +26,7 @@ DEFAULT_RANGE = timedelta(days=7)
 MAX_RANGE = timedelta(days=31)
 # Past confirmed meetings stay in the feed this long, so last week's entries do not vanish.
 FEED_HISTORY = timedelta(days=30)
+FEED_PATH = "/calendar/{secret}.ics"
 
 
 # Working hours ---------------------------------------------------------------------------
@@ -159,6 +160,11 @@ async def free_slots(
 
 
 # Calendar feed -----------------------------------------------------------------------------
+
+
+def feed_url(base_url: str, secret: str) -> str:
+    """The feed's address; the secret in it is the only credential."""
+    return base_url.rstrip("/") + FEED_PATH.format(secret=secret)
 
 
 def _digest(secret: str) -> str:

@@ -1,4 +1,4 @@
-"""/settings: name, timezone, API tokens and the Web Push opt-in."""
+"""/settings: name, timezone, API tokens, the Web Push opt-in and the calendar feed."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.availability import service as availability
+from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import read_json_object, validate_body
@@ -100,6 +102,7 @@ async def _settings_page(
         _application_server_key(settings.vapid_private_key) if settings.vapid_private_key else None
     )
     zone = resolve_zone(user.timezone)
+    feed = await availability.feed_of(session, user.id)
     context: dict[str, Any] = {
         "title": "Settings · meetbook",
         "nav": "settings",
@@ -109,6 +112,8 @@ async def _settings_page(
         "zone_now": f"{zone.key} ({zone_offset(zone)})",
         "tokens": tokens,
         "push_key": push_key,
+        "calendar_feed": feed is not None,
+        "calendar_feed_created": format_instant(feed.created_at, viewer.zone) if feed else "",
     }
     return render(request, "settings.html", context, viewer=viewer, status_code=status_code)
 
@@ -207,3 +212,34 @@ async def push_subscription(
     )
     log.info("web.push.subscribed", extra={"user_id": viewer.user.id, "device_id": device.id})
     return JSONResponse({"id": device.id}, status_code=201)
+
+
+@router.post("/settings/calendar-feed")
+async def create_calendar_feed(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """A new secret feed address (the old one stops working), shown once in the flash."""
+    await read_form(request, viewer)
+    secret = await availability.new_feed_secret(session, viewer.user.id, now)
+    url = availability.feed_url(app_settings(request).base_url, secret)
+    webcal = "webcal://" + url.split("://", 1)[1]
+    response = RedirectResponse("/settings#calendar-feed", status_code=303)
+    text = (
+        f"Your calendar feed is ready; any older address no longer works. Subscribe with the "
+        f"link, or paste {url} into your calendar app. It is shown only this once:"
+    )
+    add_flash(request, response, Flash("success", text, href=webcal, link_text=webcal))
+    return response
+
+
+@router.post("/settings/calendar-feed/revoke")
+async def revoke_calendar_feed(
+    request: Request, session: SessionDep, viewer: ViewerDep
+) -> Response:
+    await read_form(request, viewer)
+    await availability.revoke_feed(session, viewer.user.id)
+    response = RedirectResponse("/settings#calendar-feed", status_code=303)
+    add_flash(
+        request, response, Flash("success", "Revoked. Your calendar feed address no longer works.")
+    )
+    return response
