@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.tokens import issue_token, revoke_token
 from meetbook.availability import service as availability
+from meetbook.availability.schemas import Week
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest, Forbidden, NotFound
@@ -112,6 +113,7 @@ async def _settings_page(
         "zone_now": f"{zone.key} ({zone_offset(zone)})",
         "tokens": tokens,
         "push_key": push_key,
+        "week": working_hours_rows(user, values),
         "calendar_feed": feed is not None,
         "calendar_feed_created": format_instant(feed.created_at, viewer.zone) if feed else "",
     }
@@ -242,4 +244,60 @@ async def revoke_calendar_feed(
     add_flash(
         request, response, Flash("success", "Revoked. Your calendar feed address no longer works.")
     )
+    return response
+
+
+DAY_NAMES = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
+
+
+def working_hours_rows(user: Any, values: dict[str, str] | None) -> list[dict[str, str]]:
+    """One row per weekday for the form: "09:00-12:00, 13:00-17:00", or what was typed."""
+    week = availability.working_hours_of(user)
+    typed = values or {}
+    return [
+        {
+            "key": day,
+            "name": name,
+            "value": typed[f"hours_{day}"]
+            if f"hours_{day}" in typed
+            else ", ".join(f"{start}-{end}" for start, end in week.get(day, [])),
+        }
+        for day, name in DAY_NAMES.items()
+    ]
+
+
+def _intervals(text: str) -> list[list[str]]:
+    """ "09:00-12:00, 13:00-17:00" as pairs (checked by the API's rules afterwards)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    return [[piece.strip() for piece in part.split("-", 1)] for part in parts]
+
+
+@router.post("/settings/working-hours")
+async def save_working_hours(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+    form = await read_form(request, viewer)
+    hours = {f"hours_{day}": form.get(f"hours_{day}", "").strip()[:200] for day in DAY_NAMES}
+    user = viewer.user
+    values = {"name": user.name, "timezone": user.timezone or "", **hours}
+    try:
+        week = validate_body(Week, {day: _intervals(values[f"hours_{day}"]) for day in DAY_NAMES})
+    except BadRequest as error:
+        errors = {
+            f"hours_{detail['field']}": f"{DAY_NAMES[detail['field']]}: {detail['message']}."
+            for detail in error.details or []
+            if detail["field"] in DAY_NAMES
+        }
+        return await _settings_page(
+            request, session, viewer, values=values, errors=errors, status_code=400
+        )
+    await availability.set_working_hours(session, viewer.user, week)
+    response = RedirectResponse("/settings#working-hours", status_code=303)
+    add_flash(request, response, Flash("success", "Saved your working hours."))
     return response
