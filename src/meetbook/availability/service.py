@@ -205,15 +205,16 @@ async def feed_meetings(session: AsyncSession, user_id: int, now: datetime) -> l
     """Confirmed meetings from 30 days ago on, and pending ones not yet started."""
     now_ts = int(now.timestamp())
     since = int((now - FEED_HISTORY).timestamp())
-    query = (
-        select(Meeting)
-        .where(
-            or_(Meeting.requester_id == user_id, Meeting.recipient_id == user_id),
-            or_(
-                (Meeting.status == "confirmed") & (Meeting.end_time > since),
-                (Meeting.status == "pending") & (Meeting.start_time > now_ts),
-            ),
-        )
-        .order_by(Meeting.start_time, Meeting.id)
+    wanted = or_(
+        (Meeting.status == "confirmed") & (Meeting.end_time > since),
+        (Meeting.status == "pending") & (Meeting.start_time > now_ts),
     )
-    return list(await session.scalars(query))
+    found: list[Meeting] = []
+    # One query per role, each a range on its (participant, start_time) index, rather
+    # than an OR of the two participants that neither index serves.
+    for column in (Meeting.requester_id, Meeting.recipient_id):
+        query = select(Meeting).where(
+            column == user_id, Meeting.start_time > since - MEETING_SECONDS, wanted
+        )
+        found.extend(await session.scalars(query))
+    return sorted(found, key=lambda m: (m.start_time, m.id))
