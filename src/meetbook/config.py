@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # POST /api/v3/auth/token: per account and client address, and per client address.
     rate_limit_token_account: str = "10/minute"
     rate_limit_token_address: str = "60/minute"
+    # GET /calendar/<secret>.ics (no sign-in): per client address.
+    rate_limit_calendar_feed: str = "60/minute"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Seconds a request may wait for a database connection before answering 503.
     db_timeout: float = Field(default=10.0, gt=0, le=300)
@@ -83,7 +85,12 @@ class Settings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value.rstrip("/")
 
-    @field_validator("rate_limit_api", "rate_limit_token_account", "rate_limit_token_address")
+    @field_validator(
+        "rate_limit_api",
+        "rate_limit_token_account",
+        "rate_limit_token_address",
+        "rate_limit_calendar_feed",
+    )
     @classmethod
     def _rate_rule(cls, value: str) -> str:
         value = value.strip()

@@ -369,6 +369,11 @@ def _axe(page: Any, axe_source: str) -> list[str]:
     return problems
 
 
+def _next_weekday() -> datetime:
+    day = _future_day(3)
+    return day + timedelta(days=max(0, 7 - day.weekday()) if day.weekday() >= 5 else 0)
+
+
 def _pages_for(server: Server, meeting_id: int) -> list[str]:
     return [
         "/meetings?tab=pending-meeting",
@@ -378,6 +383,8 @@ def _pages_for(server: Server, meeting_id: int) -> list[str]:
         f"/meetings/{meeting_id}",
         "/meetings/new",
         f"/meetings/new?member={server.people['ana'].id}",
+        # With the teammate's free times listed (a weekday, so there are some).
+        f"/meetings/new?member={server.people['ana'].id}&day={_next_weekday():%Y-%m-%d}",
         "/settings",
         "/logout",
         "/meetings/999999",

@@ -49,6 +49,12 @@ AUTHENTICATED = [
     ("DELETE", "/api/v3/devices/1"),
     ("GET", "/api/v3/push/vapid-public-key"),
     ("DELETE", "/api/v3/auth/token"),
+    ("GET", "/api/v3/me/working-hours"),
+    ("PUT", "/api/v3/me/working-hours"),
+    ("GET", "/api/v3/teams/1/members/1/free-slots"),
+    ("PATCH", "/api/v3/teams/1"),
+    ("POST", "/api/v3/me/calendar-feed"),
+    ("DELETE", "/api/v3/me/calendar-feed"),
 ]
 
 

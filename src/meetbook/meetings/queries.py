@@ -50,6 +50,7 @@ def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[s
         "local_time": start.astimezone(resolve_zone(meeting.timezone)).isoformat(),
         "awaiting_user_id": awaited_user_id(meeting, status),
         "sequence": meeting.sequence,
+        "outside_working_hours": meeting.outside_working_hours,
     }
 
 

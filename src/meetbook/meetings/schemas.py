@@ -135,6 +135,10 @@ class MeetingOut(BaseModel):
         "alters the invite (such as a cancellation).",
     )
 
+    outside_working_hours: bool = Field(
+        default=False, description="The start was outside the recipient's working hours."
+    )
+
 
 class HistoryEntry(BaseModel):
     at: str = Field(description="When, ISO 8601 UTC.", examples=["2025-12-10T10:30:00Z"])

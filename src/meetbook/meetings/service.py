@@ -14,6 +14,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.availability.service import check_booking_policy, is_outside_working_hours
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from meetbook.meetings import history, machine
 from meetbook.meetings.booking import new_booking_number
@@ -75,6 +76,7 @@ async def create_meeting(
         start = parse_meeting_time(payload.date, zone, now=now)
     except MeetingTimeError as error:
         raise BadRequest(str(error), details=[{"field": "date", "message": str(error)}]) from None
+    check_booking_policy(team, start, now)
     start_ts = _ts(start)
     end_ts = start_ts + MEETING_SECONDS
     taken = await machine.slot_conflict(
@@ -92,6 +94,7 @@ async def create_meeting(
         start_time=start_ts,
         end_time=end_ts,
         link=payload.link,
+        outside_working_hours=is_outside_working_hours(recipient, start),
         status="pending",
         sequence=0,
         created_at=now,

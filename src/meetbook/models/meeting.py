@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meetbook.models.base import Base, BigId, UTCDateTime, utcnow
@@ -28,6 +28,8 @@ class Meeting(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     # The calendar invite's SEQUENCE (RFC 5545): +1 whenever a change alters the invite.
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Whether the start was outside the recipient's working hours when it was booked.
+    outside_working_hours: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -13,6 +13,9 @@ class Team(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Booking policy (CONTRACT §1.8): enforced on create, applied to free slots.
+    min_notice_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
+    max_days_ahead: Mapped[int] = mapped_column(default=365, server_default="365")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meetbook.models.base import Base, BigId, UTCDateTime, utcnow
@@ -16,6 +16,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str | None] = mapped_column(Text)
+    # Local intervals per weekday ({"mon": [["09:00", "17:00"]], ...}); None = the default.
+    working_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.service import members_of, teams_of
-from meetbook.clock import Now
+from meetbook.clock import Now, request_now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
@@ -38,6 +38,7 @@ from meetbook.timeformat import (
 )
 from meetbook.web.errors import error_page
 from meetbook.web.flash import Flash, add_flash
+from meetbook.web.free_times import free_times, parse_day
 from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
 from meetbook.web.templating import render
 
@@ -496,6 +497,12 @@ async def _request_form(
         team_id = None
     member_id = _positive_id(values.get("user_id"))
     chosen = next((m for m in members if m.id == member_id), None)
+    day = parse_day(values.get("day", ""))
+    slots = (
+        await free_times(session, viewer.user, team_id, chosen.id, day, await request_now(request))
+        if team_id and chosen and day
+        else None
+    )
     context = {
         "title": "Request a meeting · meetbook",
         "nav": "new",
@@ -507,6 +514,7 @@ async def _request_form(
         "errors": defaultdict(str, errors or {}),
         "general_error": general_error,
         "max_link": MAX_LINK_LENGTH,
+        "slots": slots,
     }
     return render(request, "request.html", context, viewer=viewer, status_code=status_code)
 
@@ -518,10 +526,13 @@ async def request_form(
     viewer: ViewerDep,
     team: str | None = None,
     member: str | None = None,
+    day: str | None = None,
     date: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
-    """Team → member → date and time in the member's zone → optional link."""
+    """Team → member → date and time in the member's zone → optional link; with `day`,
+    the member's free times that day, each a link that fills in `date`."""
     values = {"team_id": team or "", "user_id": member or "", "date": date or "", "link": ""}
+    values["day"] = (day or "")[:10]
     return await _request_form(request, session, viewer, values)
 
 
@@ -578,6 +589,8 @@ async def request_meeting(
     text = f"Requested a meeting with {view.recipient_name} on {view.when}."
     if view.recipient_when:
         text += f" That is {view.recipient_when} for them."
+    if meeting.outside_working_hours:
+        text += " That is outside their working hours."
     log.info("web.meeting.requested", extra={"meeting_id": meeting.id})
     response = RedirectResponse("/meetings?tab=sent", status_code=303)
     add_flash(

@@ -1,4 +1,4 @@
-"""/settings: name, timezone, API tokens and the Web Push opt-in."""
+"""/settings: name, timezone, API tokens, the Web Push opt-in and the calendar feed."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.accounts.service import update_profile
 from meetbook.auth.tokens import KIND_SESSION, active_tokens, issue_token, revoke_token
+from meetbook.availability import service as availability
+from meetbook.availability.schemas import Week
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import BadRequest, Forbidden, NotFound
@@ -95,6 +97,7 @@ async def _settings_page(
         _application_server_key(settings.vapid_private_key) if settings.vapid_private_key else None
     )
     zone = resolve_zone(user.timezone)
+    feed = await availability.feed_of(session, user.id)
     context: dict[str, Any] = {
         "title": "Settings · meetbook",
         "nav": "settings",
@@ -105,6 +108,9 @@ async def _settings_page(
         "tokens": tokens,
         "new_token": new_token,
         "push_key": push_key,
+        "week": working_hours_rows(user, values),
+        "calendar_feed": feed is not None,
+        "calendar_feed_created": format_instant(feed.created_at, viewer.zone) if feed else "",
     }
     return render(request, "settings.html", context, viewer=viewer, status_code=status_code)
 
@@ -204,3 +210,92 @@ async def push_subscription(
     )
     log.info("web.push.subscribed", extra={"user_id": viewer.user.id, "device_id": device.id})
     return JSONResponse({"id": device.id}, status_code=201)
+
+
+@router.post("/settings/calendar-feed")
+async def create_calendar_feed(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """A new secret feed address (the old one stops working), shown once in the flash."""
+    await read_form(request, viewer)
+    secret = await availability.new_feed_secret(session, viewer.user.id, now)
+    url = availability.feed_url(app_settings(request).base_url, secret)
+    webcal = "webcal://" + url.split("://", 1)[1]
+    response = RedirectResponse("/settings#calendar-feed", status_code=303)
+    text = (
+        f"Your calendar feed is ready; any older address no longer works. Subscribe with the "
+        f"link, or paste {url} into your calendar app. It is shown only this once:"
+    )
+    add_flash(request, response, Flash("success", text, href=webcal, link_text=webcal))
+    return response
+
+
+@router.post("/settings/calendar-feed/revoke")
+async def revoke_calendar_feed(
+    request: Request, session: SessionDep, viewer: ViewerDep
+) -> Response:
+    await read_form(request, viewer)
+    await availability.revoke_feed(session, viewer.user.id)
+    response = RedirectResponse("/settings#calendar-feed", status_code=303)
+    add_flash(
+        request, response, Flash("success", "Revoked. Your calendar feed address no longer works.")
+    )
+    return response
+
+
+DAY_NAMES = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
+
+
+def working_hours_rows(user: Any, values: dict[str, str] | None) -> list[dict[str, str]]:
+    """One row per weekday for the form: "09:00-12:00, 13:00-17:00", or what was typed."""
+    week = availability.working_hours_of(user)
+    typed = values or {}
+    return [
+        {
+            "key": day,
+            "name": name,
+            "value": typed[f"hours_{day}"]
+            if f"hours_{day}" in typed
+            else ", ".join(f"{start}-{end}" for start, end in week.get(day, [])),
+        }
+        for day, name in DAY_NAMES.items()
+    ]
+
+
+def _intervals(text: str) -> list[list[str]]:
+    """ "09:00-12:00, 13:00-17:00" as pairs (checked by the API's rules afterwards)."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    return [[piece.strip() for piece in part.split("-", 1)] for part in parts]
+
+
+@router.post("/settings/working-hours")
+async def save_working_hours(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    form = await read_form(request, viewer)
+    hours = {f"hours_{day}": form.get(f"hours_{day}", "").strip()[:200] for day in DAY_NAMES}
+    user = viewer.user
+    values = {"name": user.name, "timezone": user.timezone or "", **hours}
+    try:
+        week = validate_body(Week, {day: _intervals(values[f"hours_{day}"]) for day in DAY_NAMES})
+    except BadRequest as error:
+        errors = {
+            f"hours_{detail['field']}": f"{DAY_NAMES[detail['field']]}: {detail['message']}."
+            for detail in error.details or []
+            if detail["field"] in DAY_NAMES
+        }
+        return await _settings_page(
+            request, session, viewer, now, values=values, errors=errors, status_code=400
+        )
+    await availability.set_working_hours(session, viewer.user, week)
+    response = RedirectResponse("/settings#working-hours", status_code=303)
+    add_flash(request, response, Flash("success", "Saved your working hours."))
+    return response

@@ -1,0 +1,1 @@
+"""Availability: working hours, free slots, team booking policy, the calendar feed."""

@@ -1,0 +1,147 @@
+"""Availability routes (CONTRACT §1.7, §1.8): working hours, free slots, team booking
+policy, and the calendar feed with its sign-in-free address."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from meetbook.auth.deps import CurrentUser, throttle
+from meetbook.availability import service
+from meetbook.availability.feed import build_feed
+from meetbook.availability.schemas import (
+    CalendarFeedOut,
+    FreeSlotList,
+    TeamOut,
+    TeamPatch,
+    WorkingHoursIn,
+    WorkingHoursOut,
+)
+from meetbook.clock import Now
+from meetbook.config import Settings
+from meetbook.db import SessionDep
+from meetbook.errors import NotFound
+from meetbook.meetings.endpoints import ERRORS, _parse_bound
+from meetbook.meetings.queries import user_names
+from meetbook.meetings.timeparse import resolve_zone
+from meetbook.params import IdPath
+
+router = APIRouter(tags=["availability"])
+
+FEED_PATH = service.FEED_PATH
+_BOUND = Query(
+    max_length=64, description="ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
+)
+
+
+def _working_hours(user: Any) -> dict[str, Any]:
+    return {
+        "timezone": resolve_zone(user.timezone).key,
+        "days": service.working_hours_of(user),
+    }
+
+
+@router.get("/api/v3/me/working-hours", response_model=WorkingHoursOut, responses=ERRORS)
+async def get_working_hours(user: CurrentUser) -> dict[str, Any]:
+    """Your working hours: local intervals per weekday in your own zone."""
+    return _working_hours(user)
+
+
+@router.put("/api/v3/me/working-hours", response_model=WorkingHoursOut, responses=ERRORS)
+async def put_working_hours(
+    body: WorkingHoursIn, session: SessionDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Replace your working hours (every weekday key; [] for a day off)."""
+    await service.set_working_hours(session, user, body.days)
+    return _working_hours(user)
+
+
+@router.get(
+    "/api/v3/teams/{team_id}/members/{user_id}/free-slots",
+    response_model=FreeSlotList,
+    responses=ERRORS,
+)
+async def free_slots(
+    team_id: IdPath,
+    user_id: IdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    from_: Annotated[str | None, Query(alias="from"), _BOUND] = None,
+    to: Annotated[str | None, _BOUND] = None,
+) -> dict[str, Any]:
+    """A teammate's free one-hour slots (local :00 and :30) in their working hours."""
+    window = service.slot_range(_parse_bound("from", from_), _parse_bound("to", to), now)
+    return {"data": await service.free_slots(session, team_id, user, user_id, window, now)}
+
+
+@router.patch("/api/v3/teams/{team_id}", response_model=TeamOut, responses=ERRORS)
+async def patch_team(
+    team_id: IdPath, body: TeamPatch, session: SessionDep, user: CurrentUser
+) -> dict[str, Any]:
+    """Rename a team or set its booking policy (team admins)."""
+    team = await service.update_team(session, team_id, user, body)
+    return {
+        "id": team.id,
+        "name": team.name,
+        "min_notice_minutes": team.min_notice_minutes,
+        "max_days_ahead": team.max_days_ahead,
+    }
+
+
+@router.post(
+    "/api/v3/me/calendar-feed", status_code=201, response_model=CalendarFeedOut, responses=ERRORS
+)
+async def create_calendar_feed(
+    request: Request, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, str]:
+    """A new secret address of your calendar feed; the previous one stops working."""
+    secret = await service.new_feed_secret(session, user.id, now)
+    return {"url": service.feed_url(request.app.state.settings.base_url, secret)}
+
+
+@router.delete("/api/v3/me/calendar-feed", status_code=204, responses=ERRORS)
+async def delete_calendar_feed(session: SessionDep, user: CurrentUser) -> Response:
+    """Revoke your calendar feed's address."""
+    await service.revoke_feed(session, user.id)
+    return Response(status_code=204)
+
+
+_FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/calendar": {}}, "description": "The feed"},
+    304: {"description": "Unchanged since the ETag given in If-None-Match"},
+    **{status: ERRORS[status] for status in (404, 429, 500, 503)},
+}
+
+
+@router.get(FEED_PATH, responses=_FEED_RESPONSES, response_class=Response)
+async def calendar_feed(
+    secret: str,
+    request: Request,
+    session: SessionDep,
+    now: Now,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> Response:
+    """Your meetings as an iCalendar feed (no sign-in: the address is the secret)."""
+    settings: Settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    await throttle(request, settings.rate_limit_calendar_feed, "calendar-feed", address)
+    owner = await service.feed_owner(session, secret)
+    if owner is None:
+        raise NotFound("This calendar feed does not exist or has been revoked.")
+    meetings = await service.feed_meetings(session, owner.id, now)
+    body = build_feed(
+        meetings,
+        await user_names(session, meetings),
+        domain=settings.mail_domain,
+        base_url=settings.base_url,
+    )
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    # The address is a credential: no shared cache may keep it; clients revalidate.
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    given = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
+    if etag in given or "*" in given:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/calendar; charset=utf-8", headers=headers)

@@ -1,0 +1,50 @@
+"""The subscribable calendar feed: a user's meetings as one iCalendar (RFC 5545) file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from icalendar import STATUS, Calendar, Event
+
+from meetbook.models import Meeting
+from meetbook.notifications.content import one_line
+from meetbook.notifications.ics import PRODID, invite_uid
+
+
+def build_feed(
+    meetings: Sequence[Meeting], names: Mapping[int, str], *, domain: str, base_url: str
+) -> bytes:
+    """Confirmed meetings as CONFIRMED events, pending ones as TENTATIVE, with the UIDs
+    of the emailed invites so a calendar holding both shows one entry."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("x-wr-calname", "meetbook")
+    for meeting in meetings:
+        requester = one_line(names.get(meeting.requester_id, "?"))
+        recipient = one_line(names.get(meeting.recipient_id, "?"))
+        page = f"{base_url.rstrip('/')}/meetings/{meeting.id}"
+        description = [f"Booking number: {meeting.booking_number}", f"Meeting page: {page}"]
+        if meeting.link:
+            description.append(f"Meeting link: {meeting.link}")
+        pending = meeting.status == "pending"
+        calendar.add_component(
+            Event.new(
+                uid=invite_uid(meeting.id, domain),
+                # The last change, not the time of the request: an unchanged feed is
+                # byte-identical, which is what makes its ETag useful.
+                stamp=meeting.updated_at.astimezone(UTC),
+                start=datetime.fromtimestamp(meeting.start_time, UTC),
+                end=datetime.fromtimestamp(meeting.end_time, UTC),
+                summary=f"{'Requested: ' if pending else ''}Meeting: {requester} and {recipient}",
+                description="\n".join(description),
+                status=STATUS.TENTATIVE if pending else STATUS.CONFIRMED,
+                url=meeting.link or None,
+                location=meeting.link or None,
+            )
+        )
+    data: bytes = calendar.to_ical()
+    return data
