@@ -34,6 +34,8 @@ def build_feed(
         calendar.add_component(
             Event.new(
                 uid=invite_uid(meeting.id, domain),
+                # The invites' SEQUENCE, so a calendar holding both agrees which is newer.
+                sequence=meeting.sequence,
                 # The last change, not the time of the request: an unchanged feed is
                 # byte-identical, which is what makes its ETag useful.
                 stamp=meeting.updated_at.astimezone(UTC),
