@@ -25,7 +25,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, inser
 
 from meetbook.config import load_settings
 from meetbook.db import create_engine
-from meetbook.server import WORKER_HEALTHCHECK_SECONDS
+from meetbook.server import UVICORN_LIMITS, WORKER_HEALTHCHECK_SECONDS
 
 metadata = MetaData()
 # BigInteger with SQLite's INTEGER variant, like meetbook's ids, so SQLite auto-increments.
@@ -105,6 +105,7 @@ def main() -> None:
         access_log=False,
         proxy_headers=True,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **UVICORN_LIMITS,
     )
 
 

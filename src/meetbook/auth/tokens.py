@@ -8,8 +8,10 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
+from meetbook.db import open_session
 from meetbook.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "mb_"
@@ -31,6 +33,7 @@ async def issue_token(session: AsyncSession, user_id: int, name: str) -> tuple[s
 
 
 async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiToken] | None:
+    """The user and token row behind `token`, if it is known and not revoked (reads only)."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
     digest = hash_token(token)
@@ -47,12 +50,26 @@ async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiTo
     # The lookup is by digest; compare again in constant time as defence in depth.
     if not hmac.compare_digest(api_token.token_hash, digest):
         return None
-    await _note_use(session, api_token)
     return user, api_token
 
 
-async def _note_use(session: AsyncSession, api_token: ApiToken) -> None:
-    """Record when a token was last used, at most every few minutes.
+async def lookup_token(
+    sessionmaker: async_sessionmaker[AsyncSession], token: str
+) -> tuple[User, ApiToken] | None:
+    """`user_for_token` in a short read-only session of its own, then `note_use`.
+
+    Nothing is held once this returns, so a route may then wait for a slowly arriving
+    body without keeping a connection or (on SQLite) the write lock from anyone.
+    """
+    async with open_session(sessionmaker, read_only=True) as session:
+        found = await user_for_token(session, token)
+    if found is not None:
+        await note_use(sessionmaker, found[1])
+    return found
+
+
+async def note_use(sessionmaker: async_sessionmaker[AsyncSession], api_token: ApiToken) -> None:
+    """Record when a token was last used, at most every few minutes, in its own transaction.
 
     Writing on every request would turn each read into a write (and, on SQLite, contend
     for the one write lock) for a figure people only read to the nearest day.
@@ -60,10 +77,12 @@ async def _note_use(session: AsyncSession, api_token: ApiToken) -> None:
     now = utcnow()
     if api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_EVERY:
         return
-    await session.execute(
-        update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
-    )
-    api_token.last_used_at = now
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+        )
+    # As loaded: the row already says so, and a route's session must not write it again.
+    set_committed_value(api_token, "last_used_at", now)
 
 
 async def revoke_token(session: AsyncSession, token_id: int, user_id: int) -> bool:

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from meetbook.auth.tokens import user_for_token
+from meetbook.auth.tokens import lookup_token
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.meetings.timeparse import resolve_zone
@@ -179,9 +179,12 @@ async def optional_viewer(request: Request, session: SessionDep) -> Viewer | Non
     token = keys.load(keys.session, request.cookies.get(SESSION_COOKIE), SESSION_MAX_AGE)
     if not isinstance(token, str):
         return None
-    found = await user_for_token(session, token)
+    # Its own short transaction, like the API's (auth/deps.py): none is held while a form
+    # arrives.
+    found = await lookup_token(request.app.state.sessionmaker, token)
     if found is None:
         return None
+    session.add_all(found)
     user, row = found
     request.state.user_id = user.id
     return Viewer(
