@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from contextlib import suppress
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,10 +75,9 @@ class BodyTimeoutMiddleware:
                 response_started = True
             await send(message)
 
-        try:
+        # The 408 is out; the app's own answer to the exception was dropped.
+        with suppress(_BodyTimedOut):
             await self.app(scope, timed_receive, guarded_send)
-        except _BodyTimedOut:
-            pass
 
 
 async def _send_408(send: Send) -> None:

@@ -1,0 +1,82 @@
+"""Password hashing runs off the event loop; the test-only cheap profile stays compatible."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+from pwdlib import PasswordHash
+from sqlalchemy import update
+
+from meetbook.auth import passwords
+from meetbook.config import PASSWORD_HASH_PROFILE_ENV
+from meetbook.models import User
+from tests.conftest import World
+from tests.live_server import live_server
+
+PASSWORD = "correct horse battery staple"
+
+
+async def test_healthz_answers_while_sign_ins_are_checked_with_production_argon2(
+    app: Any, world: World
+) -> None:
+    # The suite hashes cheaply (tests/conftest.py); a stored hash carries its own
+    # parameters, so this one costs production Argon2 (~0.3 s of CPU) at every check.
+    production_hash = PasswordHash.recommended().hash(PASSWORD)
+    ana = await world.person("Ana")
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(User).where(User.id == ana.id).values(password_hash=production_hash)
+        )
+    async with live_server(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+
+        async def sign_in() -> int:
+            response = await http.post(
+                "/api/v3/auth/token", json={"email": ana.email, "password": PASSWORD}
+            )
+            return response.status_code
+
+        started = time.perf_counter()
+        sign_ins = [asyncio.create_task(sign_in()) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        slowest = 0.0
+        while not all(task.done() for task in sign_ins):
+            probe = time.perf_counter()
+            assert (await http.get("/healthz")).status_code == 200
+            slowest = max(slowest, time.perf_counter() - probe)
+            await asyncio.sleep(0.05)
+        checked_in = time.perf_counter() - started
+        assert [task.result() for task in sign_ins] == [201] * 4
+    # Before, the checks ran on the loop one after another and /healthz waited for them.
+    assert checked_in > 0.5  # the probes really ran while Argon2 worked
+    assert slowest < 0.4, (slowest, checked_in)
+
+
+async def test_hashes_of_either_profile_verify_under_both() -> None:
+    standard = PasswordHash.recommended().hash(PASSWORD)
+    fast = await passwords.hash_password(PASSWORD)  # the suite's profile
+    assert "m=8," in fast and "m=65536," in standard
+    assert await passwords.verify_password(PASSWORD, standard)
+    assert not await passwords.verify_password("wrong", standard)
+    assert PasswordHash.recommended().verify(PASSWORD, fast)
+    assert not await passwords.verify_password(PASSWORD, None)  # the unknown-email path
+
+
+def test_importing_the_app_computes_no_hash_and_the_profile_is_checked() -> None:
+    code = (
+        "import meetbook.app, meetbook.auth.passwords as p;"
+        "print(p._dummy_hash.cache_info().currsize, p._hasher.cache_info().currsize)"
+    )
+    env = {**os.environ, PASSWORD_HASH_PROFILE_ENV: "standard"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.stdout.split() == ["0", "0"], done.stderr
+    env[PASSWORD_HASH_PROFILE_ENV] = "cheap"
+    code = "import asyncio, meetbook.auth.passwords as p; asyncio.run(p.hash_password('x'))"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "MEETBOOK_PASSWORD_HASH_PROFILE: must be standard or fast" in done.stderr

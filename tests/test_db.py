@@ -1,0 +1,110 @@
+"""Transactions: reads take no write lock; one process's writers queue before SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from meetbook.db import create_engine, create_sessionmaker, open_session
+from meetbook.models import User
+from tests.conftest import World, backend_of, settings_for
+
+
+async def _hold_write_transaction(database_url: str, user_id: int) -> Any:
+    """Another connection, outside this process's lock, in the middle of a write."""
+    if backend_of(database_url) == "sqlite":
+        path = database_url.removeprefix("sqlite+aiosqlite:///")
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("BEGIN IMMEDIATE")
+        raw.execute("UPDATE users SET name = 'held' WHERE id = ?", (user_id,))
+        return raw
+    engine = create_async_engine(database_url)
+    connection = await engine.connect()
+    await connection.execute(text("UPDATE users SET name = 'held' WHERE id = :id"), {"id": user_id})
+    return (engine, connection)
+
+
+async def _release(held: Any) -> None:
+    if isinstance(held, sqlite3.Connection):
+        held.rollback()
+        held.close()
+        return
+    engine, connection = held
+    await connection.rollback()
+    await connection.close()
+    await engine.dispose()
+
+
+async def test_a_read_session_answers_while_another_connection_holds_the_write_lock(
+    database_url: str, tmp_path: Path, world: World
+) -> None:
+    ana = await world.person("Ana")
+    engine = create_engine(settings_for(database_url, tmp_path))
+    sessionmaker = create_sessionmaker(engine)
+    held = await _hold_write_transaction(database_url, ana.id)
+    try:
+        async with open_session(sessionmaker, read_only=True) as session:
+            # Before: every transaction was BEGIN IMMEDIATE and waited out the 30 s busy
+            # timeout here.
+            name = await asyncio.wait_for(
+                session.scalar(select(User.name).where(User.id == ana.id)), timeout=5
+            )
+        assert name == "Ana"  # the committed row, not the other connection's change
+    finally:
+        await _release(held)
+        await engine.dispose()
+
+
+def _no_busy_wait(engine: AsyncEngine) -> None:
+    """Make SQLite refuse at once, instead of waiting, when its write lock is taken."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _impatient(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.close()
+
+
+async def test_writers_of_one_process_never_meet_sqlites_lock(
+    database_url: str, tmp_path: Path, world: World
+) -> None:
+    ana = await world.person("Ana")
+    settings = settings_for(database_url, tmp_path)
+    # Two engines on one file, as the API and an in-process worker would be; with a zero
+    # busy timeout any writer that reached SQLite while another held the lock would fail
+    # with "database is locked" (before this change, most of them did).
+    engines = [create_engine(settings), create_engine(settings)]
+    if backend_of(database_url) == "sqlite":
+        for engine in engines:
+            _no_busy_wait(engine)
+    sessionmakers = [create_sessionmaker(engine) for engine in engines]
+
+    async def bump(index: int) -> None:
+        sessionmaker = sessionmakers[index % 2]
+        async with sessionmaker() as session, session.begin():  # the worker's pattern
+            # FOR UPDATE serializes these on PostgreSQL; SQLite ignores it (BEGIN IMMEDIATE).
+            name = await session.scalar(
+                select(User.name).where(User.id == ana.id).with_for_update()
+            )
+            await asyncio.sleep(0.005)  # other writers try to get in meanwhile
+            await session.execute(update(User).where(User.id == ana.id).values(name=f"{name}+"))
+
+    async def raw_bump(index: int) -> None:
+        async with engines[index % 2].begin() as connection:  # the bench ceiling's pattern
+            await connection.execute(
+                text("UPDATE users SET timezone = 'UTC' WHERE id = :id"), {"id": ana.id}
+            )
+
+    try:
+        await asyncio.gather(*(bump(i) for i in range(20)), *(raw_bump(i) for i in range(10)))
+        async with open_session(sessionmakers[0], read_only=True) as session:
+            name = await session.scalar(select(User.name).where(User.id == ana.id))
+        assert name == "Ana" + "+" * 20  # serialized: no update was lost
+    finally:
+        for engine in engines:
+            await engine.dispose()
