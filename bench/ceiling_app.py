@@ -3,7 +3,8 @@
 One route, `POST /ceiling`, reads the same JSON body as `POST /api/v3/meeting/create`
 and inserts one row into a small table in one transaction, on the same FastAPI,
 uvicorn options, SQLAlchemy engine settings (meetbook's own `create_engine`: pool,
-pre-ping, timeouts, SQLite's BEGIN IMMEDIATE and WAL) and driver. Whatever meetbook's
+pre-ping, timeouts, WAL, and SQLite's write path: the in-process write lock, then
+BEGIN IMMEDIATE, as every meetbook write takes) and driver. Whatever meetbook's
 create costs beyond this is meetbook's own work: authentication, checks, the meeting,
 its outbox rows, the response object.
 

@@ -7,11 +7,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from meetbook.db import create_engine, create_sessionmaker, open_session
-from meetbook.models import User
+from meetbook.models import ApiToken, User
 from tests.conftest import World, backend_of, settings_for
 
 
@@ -108,3 +109,31 @@ async def test_writers_of_one_process_never_meet_sqlites_lock(
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_a_write_request_records_token_use_in_its_own_transaction(
+    client: Any, world: World, sessionmaker: Any
+) -> None:
+    ana = await world.person("Ana")
+    answer = await client.patch("/api/v3/me", headers=ana.auth, json={"name": "Ana B"})
+    assert answer.status_code == 200
+    async with sessionmaker() as session:
+        used = await session.scalar(select(ApiToken.last_used_at).where(ApiToken.user_id == ana.id))
+    assert used is not None
+
+
+async def test_a_read_only_session_may_not_write_on_sqlite(tmp_path: Path) -> None:
+    # Writing would upgrade SQLite's read snapshot to a write behind the write lock's
+    # back: it can wait in the busy handler or fail. Refused, so such code shows in tests.
+    url = f"sqlite+aiosqlite:///{tmp_path}/guard.db"
+    engine = create_engine(settings_for(url, tmp_path))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        sessionmaker = create_sessionmaker(engine)
+        async with open_session(sessionmaker, read_only=True) as session:
+            assert (await session.scalar(text("SELECT count(*) FROM t"))) == 0
+            with pytest.raises(RuntimeError, match="write in a read-only session"):
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        await engine.dispose()

@@ -66,6 +66,7 @@ READ_ONLY_OPTION = "meetbook_read_only"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # connection.info key: this connection holds its process's SQLite write lock.
 _HOLDS_WRITE_LOCK = "meetbook.holds_write_lock"
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -147,6 +148,14 @@ def _configure_sqlite(engine: AsyncEngine, database: str) -> None:
             _release(connection.info)
             raise
 
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if (
+            connection.get_execution_options().get(READ_ONLY_OPTION)
+            and statement.lstrip()[:6].upper() in _WRITE_VERBS
+        ):
+            raise RuntimeError(f"write in a read-only session: {statement[:80]}")
+
     # These events fire before SQLAlchemy asks the driver to commit or roll back. Running
     # the statement here (the driver's own commit() then finds no transaction and does
     # nothing) lets the lock go only once the database has let go of its own, so the
@@ -225,6 +234,12 @@ def open_session(
         bind = engine.execution_options(**{READ_ONLY_OPTION: True})
         _read_only_binds[engine.sync_engine] = bind
     return sessionmaker(bind=bind)
+
+
+def is_read_only_session(session: AsyncSession) -> bool:
+    """Whether `session` was opened with `read_only=True`."""
+    bind = session.bind
+    return bool(bind is not None and bind.sync_engine.get_execution_options().get(READ_ONLY_OPTION))
 
 
 def is_read_only(request: Request) -> bool:

@@ -40,10 +40,9 @@ async def current_token(
         raise Unauthorized()
     # Looked up in a short transaction of its own: the route's session begins only at its
     # first statement, so nothing is held while the route waits for the request body.
-    found = await lookup_token(request.app.state.sessionmaker, credentials.credentials)
+    found = await lookup_token(request.app.state.sessionmaker, session, credentials.credentials)
     if found is None:
         raise Unauthorized("The bearer token is unknown or has been revoked.")
-    session.add_all(found)  # the route's session, so a route may change the user
     request.state.user_id = found[0].id
     request.state.token_id = found[1].id
     # Keyed by the token's id, so the plain token never reaches the limiter's storage.

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from meetbook.db import open_session
+from meetbook.db import is_read_only_session, open_session
 from meetbook.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "mb_"
@@ -54,34 +54,44 @@ async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiTo
 
 
 async def lookup_token(
-    sessionmaker: async_sessionmaker[AsyncSession], token: str
+    sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession, token: str
 ) -> tuple[User, ApiToken] | None:
-    """`user_for_token` in a short read-only session of its own, then `note_use`.
+    """`user_for_token` in a short read-only session of its own; the rows join `session`.
 
-    Nothing is held once this returns, so a route may then wait for a slowly arriving
-    body without keeping a connection or (on SQLite) the write lock from anyone.
+    Nothing is held once this returns, so the route may then wait for a slowly arriving
+    body without keeping a connection or (on SQLite) the write lock from anyone. The
+    rows are attached to the request's `session`, so a route can change the user.
     """
-    async with open_session(sessionmaker, read_only=True) as session:
-        found = await user_for_token(session, token)
-    if found is not None:
-        await note_use(sessionmaker, found[1])
+    async with open_session(sessionmaker, read_only=True) as lookup:
+        found = await user_for_token(lookup, token)
+    if found is None:
+        return None
+    session.add_all(found)
+    await _note_use(sessionmaker, session, found[1])
     return found
 
 
-async def note_use(sessionmaker: async_sessionmaker[AsyncSession], api_token: ApiToken) -> None:
-    """Record when a token was last used, at most every few minutes, in its own transaction.
+async def _note_use(
+    sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession, api_token: ApiToken
+) -> None:
+    """Record when a token was last used, at most every few minutes.
 
     Writing on every request would turn each read into a write (and, on SQLite, contend
-    for the one write lock) for a figure people only read to the nearest day.
+    for the one write lock) for a figure people only read to the nearest day. A write
+    request's session writes it with the route's own changes; a read-only one must not
+    write, so the update then has a short transaction of its own.
     """
     now = utcnow()
     if api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_EVERY:
         return
-    async with sessionmaker() as session, session.begin():
-        await session.execute(
+    if not is_read_only_session(session):
+        api_token.last_used_at = now  # flushed when the route's session commits
+        return
+    async with sessionmaker() as writer, writer.begin():
+        await writer.execute(
             update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
         )
-    # As loaded: the row already says so, and a route's session must not write it again.
+    # As loaded: the row already says so, and the read-only session must not write it.
     set_committed_value(api_token, "last_used_at", now)
 
 

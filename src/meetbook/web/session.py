@@ -181,10 +181,9 @@ async def optional_viewer(request: Request, session: SessionDep) -> Viewer | Non
         return None
     # Its own short transaction, like the API's (auth/deps.py): none is held while a form
     # arrives.
-    found = await lookup_token(request.app.state.sessionmaker, token)
+    found = await lookup_token(request.app.state.sessionmaker, session, token)
     if found is None:
         return None
-    session.add_all(found)
     user, row = found
     request.state.user_id = user.id
     return Viewer(
