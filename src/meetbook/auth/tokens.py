@@ -56,17 +56,23 @@ async def user_for_token(session: AsyncSession, token: str) -> tuple[User, ApiTo
 async def lookup_token(
     sessionmaker: async_sessionmaker[AsyncSession], session: AsyncSession, token: str
 ) -> tuple[User, ApiToken] | None:
-    """`user_for_token` in a short read-only session of its own; the rows join `session`.
+    """`user_for_token` for a request whose own session is `session`.
 
-    Nothing is held once this returns, so the route may then wait for a slowly arriving
-    body without keeping a connection or (on SQLite) the write lock from anyone. The
-    rows are attached to the request's `session`, so a route can change the user.
+    A write request may wait for its body after this: its lookup runs in a short
+    read-only session of its own, so nothing (no connection, no transaction, on SQLite
+    no write lock) is held meanwhile, and the rows then join `session` so the route can
+    change the user. A read-only request reads no body and takes no lock, so its
+    lookup is simply its session's first statement.
     """
-    async with open_session(sessionmaker, read_only=True) as lookup:
-        found = await user_for_token(lookup, token)
+    if is_read_only_session(session):
+        found = await user_for_token(session, token)
+    else:
+        async with open_session(sessionmaker, read_only=True) as lookup:
+            found = await user_for_token(lookup, token)
+        if found is not None:
+            session.add_all(found)
     if found is None:
         return None
-    session.add_all(found)
     await _note_use(sessionmaker, session, found[1])
     return found
 
