@@ -37,7 +37,10 @@ async def _timed(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) 
 async def test_a_dribbled_body_blocks_no_one_else(app: Any, world: World) -> None:
     slow, other = await world.person("Slow"), await world.person("Other")
     await world.team(slow, other)
-    async with live_server(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+    async with (
+        live_server(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as http,
+    ):
         port = urlsplit(base_url).port
         assert port is not None
         stop = asyncio.Event()
@@ -95,7 +98,10 @@ async def test_a_client_that_hangs_up_mid_body_is_logged_as_info_not_an_error(
 ) -> None:
     slow = await world.person("Slow")
     caplog.set_level(logging.INFO)
-    async with live_server(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+    async with (
+        live_server(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as http,
+    ):
         port = urlsplit(base_url).port
         assert port is not None
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -33,7 +33,10 @@ async def test_healthz_answers_while_sign_ins_are_checked_with_production_argon2
         await session.execute(
             update(User).where(User.id == ana.id).values(password_hash=production_hash)
         )
-    async with live_server(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+    async with (
+        live_server(app) as base_url,
+        httpx.AsyncClient(base_url=base_url, timeout=60) as http,
+    ):
 
         async def sign_in() -> int:
             response = await http.post(
