@@ -12,12 +12,17 @@ import uvicorn
 
 
 @asynccontextmanager
-async def live_server(app: Any) -> AsyncIterator[str]:
-    """Serve `app` (its lifespan already running) and yield its base URL."""
+async def live_server(app: Any, **options: Any) -> AsyncIterator[str]:
+    """Serve `app` (its lifespan already running) and yield its base URL.
+
+    `options` are more uvicorn.Config arguments.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", **options
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -27,8 +27,8 @@ WORKER_HEALTHCHECK_SECONDS = 30
 UVICORN_LIMITS: dict[str, Any] = {
     # An idle keep-alive connection is closed after this many seconds.
     "timeout_keep_alive": 5,
-    # The h11 parser's buffer for one incomplete event (request line and headers).
-    "h11_max_incomplete_event_size": 16 * 1024,
+    # httptools with a deadline and a size cap for request headers (connlimits.py).
+    "http": "meetbook.connlimits:BoundedHttpToolsProtocol",
     # Connections plus tasks per process; beyond it new requests get a 503 at once
     # instead of queueing for the database without bound.
     "limit_concurrency": 1000,
