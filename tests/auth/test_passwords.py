@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -44,20 +45,35 @@ async def test_healthz_answers_while_sign_ins_are_checked_with_production_argon2
             )
             return response.status_code
 
+        blocked = 0.0  # the event loop's stalls over 0.1 s, summed
+
+        async def watch_loop() -> None:
+            nonlocal blocked
+            while True:
+                before = time.perf_counter()
+                await asyncio.sleep(0.01)
+                stall = time.perf_counter() - before - 0.01
+                blocked += stall if stall > 0.1 else 0.0
+
+        watcher = asyncio.create_task(watch_loop())
         started = time.perf_counter()
         sign_ins = [asyncio.create_task(sign_in()) for _ in range(4)]
         await asyncio.sleep(0.05)
-        slowest = 0.0
+        probes: list[float] = []
         while not all(task.done() for task in sign_ins):
             probe = time.perf_counter()
             assert (await http.get("/healthz")).status_code == 200
-            slowest = max(slowest, time.perf_counter() - probe)
+            probes.append(time.perf_counter() - probe)
             await asyncio.sleep(0.05)
         checked_in = time.perf_counter() - started
+        watcher.cancel()
         assert [task.result() for task in sign_ins] == [201] * 4
-    # Before, the checks ran on the loop one after another and /healthz waited for them.
+    # Before, the checks ran on the loop one after another: the loop stood still for each
+    # (0.3 s or more, 1.2 s or more in all) and probes waited for a whole check. Medians
+    # and sums, as a busy shared machine can stall any one moment.
     assert checked_in > 0.5  # the probes really ran while Argon2 worked
-    assert slowest < 0.4, (slowest, checked_in)
+    assert blocked < 0.75, (blocked, checked_in)
+    assert statistics.median(probes) < 0.2, (probes, checked_in)
 
 
 async def test_hashes_of_either_profile_verify_under_both() -> None:
