@@ -137,3 +137,18 @@ async def test_a_read_only_session_may_not_write_on_sqlite(tmp_path: Path) -> No
                 await session.execute(text("INSERT INTO t VALUES (1)"))
     finally:
         await engine.dispose()
+
+
+async def test_a_burst_of_reads_that_record_token_use_does_not_empty_the_pool(
+    client: Any, world: World
+) -> None:
+    # Each first use of a token writes last_used_at from a GET. When the read held its
+    # pooled connection while the write waited for another, 40 at once took every
+    # connection and all waited out the pool timeout (then 503).
+    people = [await world.person() for _ in range(40)]
+    started = asyncio.get_running_loop().time()
+    answers = await asyncio.gather(
+        *(client.get("/api/v3/me", headers=person.auth) for person in people)
+    )
+    assert [answer.status_code for answer in answers] == [200] * 40
+    assert asyncio.get_running_loop().time() - started < 8

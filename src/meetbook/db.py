@@ -139,7 +139,7 @@ def _configure_sqlite(engine: AsyncEngine, database: str) -> None:
         # run_async awaits inside SQLAlchemy's greenlet: this task waits on the event
         # loop, other tasks keep running.
         connection.connection.dbapi_connection.run_async(  # type: ignore[union-attr]
-            lambda _driver: asyncio.wait_for(write_lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000)
+            lambda _driver: _acquire(write_lock)
         )
         connection.info[_HOLDS_WRITE_LOCK] = write_lock
         try:
@@ -185,6 +185,13 @@ def _configure_sqlite(engine: AsyncEngine, database: str) -> None:
     @event.listens_for(engine.sync_engine.pool, "invalidate")
     def _on_invalidate(_dbapi_connection: Any, record: Any, _error: Any) -> None:
         _release(record.info)
+
+
+async def _acquire(write_lock: asyncio.Lock) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11, wait_for could lose an acquire that
+    # completed as it timed out or was cancelled, and the lock would stay taken forever.
+    async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+        await write_lock.acquire()
 
 
 def _release(info: dict[Any, Any]) -> None:

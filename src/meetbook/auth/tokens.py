@@ -93,6 +93,10 @@ async def _note_use(
     if not is_read_only_session(session):
         api_token.last_used_at = now  # flushed when the route's session commits
         return
+    # End the read transaction first: its pooled connection is returned before the writer
+    # takes one, so a burst of such requests cannot each hold one connection while
+    # waiting for a second (that emptied the pool: every request then waited 30 s).
+    await session.commit()
     async with sessionmaker() as writer, writer.begin():
         await writer.execute(
             update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
