@@ -66,6 +66,7 @@ READ_ONLY_OPTION = "meetbook_read_only"
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # connection.info key: this connection holds its process's SQLite write lock.
 _HOLDS_WRITE_LOCK = "meetbook.holds_write_lock"
+# The first six letters of the statements that write (REPLACE is REPLAC).
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 

@@ -71,7 +71,7 @@ async def test_healthz_answers_while_sign_ins_are_checked_with_production_argon2
     # Before, the checks ran on the loop one after another: the loop stood still for each
     # (0.3 s or more, 1.2 s or more in all) and probes waited for a whole check. Medians
     # and sums, as a busy shared machine can stall any one moment.
-    assert checked_in > 0.5  # the probes really ran while Argon2 worked
+    assert len(probes) >= 3, (probes, checked_in)  # the probes ran while Argon2 worked
     assert blocked < 0.75, (blocked, checked_in)
     assert statistics.median(probes) < 0.2, (probes, checked_in)
 
