@@ -3,7 +3,8 @@
 One route, `POST /ceiling`, reads the same JSON body as `POST /api/v3/meeting/create`
 and inserts one row into a small table in one transaction, on the same FastAPI,
 uvicorn options, SQLAlchemy engine settings (meetbook's own `create_engine`: pool,
-pre-ping, timeouts, SQLite's BEGIN IMMEDIATE and WAL) and driver. Whatever meetbook's
+pre-ping, timeouts, WAL, and SQLite's write path: the in-process write lock, then
+BEGIN IMMEDIATE, as every meetbook write takes) and driver. Whatever meetbook's
 create costs beyond this is meetbook's own work: authentication, checks, the meeting,
 its outbox rows, the response object.
 
@@ -25,7 +26,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, inser
 
 from meetbook.config import load_settings
 from meetbook.db import create_engine
-from meetbook.server import WORKER_HEALTHCHECK_SECONDS
+from meetbook.server import UVICORN_LIMITS, WORKER_HEALTHCHECK_SECONDS
 
 metadata = MetaData()
 # BigInteger with SQLite's INTEGER variant, like meetbook's ids, so SQLite auto-increments.
@@ -105,6 +106,7 @@ def main() -> None:
         access_log=False,
         proxy_headers=True,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **UVICORN_LIMITS,
     )
 
 

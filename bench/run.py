@@ -323,7 +323,9 @@ def _server_env(url: str, extra: list[str]) -> dict[str, str]:
     env.update(
         MEETBOOK_DATABASE_URL=url,
         MEETBOOK_SECRET_KEY=SECRET,
-        PYTHONPATH=str(ROOT),
+        # This tree's src/ first: the venv's editable install may point at another
+        # checkout, and the servers must run the code being measured.
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     )
     for item in extra:
         key, _, value = item.partition("=")

@@ -29,6 +29,11 @@ from meetbook.config import Settings
 from meetbook.migrate import upgrade_async
 from meetbook.models import Base
 
+# Read at the first hash, and inherited by every server the tests start: Argon2 at its
+# minimum cost (test-only, see config.PASSWORD_HASH_PROFILE_ENV). Production parameters
+# cost ~0.3 s per hash here, and the suite creates hundreds of accounts.
+os.environ.setdefault("MEETBOOK_PASSWORD_HASH_PROFILE", "fast")
+
 POSTGRES_URL = os.environ.get(
     "MEETBOOK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

@@ -26,6 +26,7 @@ from meetbook.models import utcnow
 from meetbook.notifications.endpoints import router as notifications_router
 from meetbook.ops import router as ops_router
 from meetbook.ratelimit import RateLimiter
+from meetbook.slowbody import BodyTimeoutMiddleware
 from meetbook.web import install_web
 
 ERROR_SCHEMA = {
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(ops_router)
     install_web(app)
     install_api_docs(app)
+    app.add_middleware(BodyTimeoutMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(HttpMetricsMiddleware)  # outermost: times and counts every answer

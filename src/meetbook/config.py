@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,12 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./meetbook.db"
 SECRET_FILE_NAME = ".meetbook-secret"
 RATE_LIMIT_OFF = "off"
 MIN_SECRET_KEY_LENGTH = 32
+# TEST-ONLY: MEETBOOK_PASSWORD_HASH_PROFILE=fast makes Argon2 use the cheapest parameters,
+# so a test suite that creates hundreds of accounts does not spend minutes hashing. Never
+# set it in production: such hashes are far cheaper to crack. Unset (or "standard") is
+# pwdlib's recommended Argon2. Hashes of either profile verify under both.
+PASSWORD_HASH_PROFILE_ENV = "MEETBOOK_PASSWORD_HASH_PROFILE"
+PASSWORD_HASH_PROFILES = ("standard", "fast")
 
 
 class SettingsError(Exception):
@@ -172,6 +179,14 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def password_hash_profile() -> str:
+    """The Argon2 profile from the environment: "standard", or "fast" in tests only."""
+    profile = os.environ.get(PASSWORD_HASH_PROFILE_ENV, "").strip().lower() or "standard"
+    if profile not in PASSWORD_HASH_PROFILES:
+        raise SettingsError(f"{PASSWORD_HASH_PROFILE_ENV}: must be standard or fast")
+    return profile
 
 
 def load_settings() -> Settings:

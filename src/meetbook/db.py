@@ -3,15 +3,53 @@
 One session per request: the dependency commits when the route returns and rolls back
 when it raises, so a state change and its outbox rows land together or not at all.
 Services only `flush()`.
+
+Read and write transactions
+---------------------------
+A session is a *write* session unless it was made with `read_only=True`
+(`open_session(sessionmaker, read_only=True)`); the request's session is read-only for
+GET, HEAD and OPTIONS. A session's transaction starts lazily, at its first statement, so
+a request that has not touched the database yet holds no transaction and no pooled
+connection (on PostgreSQL too) while its body is still arriving. The bearer-token lookup
+runs in a short session of its own for the same reason (`auth/deps.py`).
+
+On SQLite, where only one connection may write at a time:
+
+- a write transaction is `BEGIN IMMEDIATE`, so every check-then-write (the overlap
+  check before a confirm, the guarded status change) is one serialized unit: this is how
+  double booking is prevented on SQLite (PostgreSQL has its exclusion constraint);
+- before `BEGIN IMMEDIATE`, the connection waits its turn on an asyncio lock shared by
+  every engine of this process on the same database file. Writers therefore queue on
+  the event loop instead of sleeping in SQLite's busy handler (which backs off for up to
+  100 ms per retry while the lock may long be free), and a slow reader never delays them.
+  The lock is taken in the engine's `begin` event and released once COMMIT or ROLLBACK
+  has run, so every user of `create_engine` is serialized without knowing it: request
+  sessions, the notification worker's `sessionmaker()` + `session.begin()`, the CLI,
+  and the bench's ceiling app (`engine.begin()`). `busy_timeout` stays as the fallback
+  between processes (`serve --workers N`, a standalone worker, the CLI);
+- a read transaction is a plain deferred `BEGIN`: it takes no lock, and WAL lets it read
+  its snapshot while a writer works. A read session must not write: on SQLite the write
+  would have to upgrade the snapshot, which can wait in the busy handler or fail. A
+  read-only request that must write (the throttled `last_used_at` of a token) does so in
+  a short write session of its own.
+
+A write session must not open a second write session on the same database in the same
+task (the second would wait for the first forever); waiting on the lock is bounded by
+the busy timeout and then answers 503 like a locked database.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,6 +61,13 @@ from sqlalchemy.orm import Session
 from meetbook.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option marking a connection's transactions as read-only (see the docstring).
+READ_ONLY_OPTION = "meetbook_read_only"
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# connection.info key: this connection holds its process's SQLite write lock.
+_HOLDS_WRITE_LOCK = "meetbook.holds_write_lock"
+# The first six letters of the statements that write (REPLACE is REPLAC).
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLAC")
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -33,7 +78,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             **overrides,
         )
-        _serialize_sqlite_writes(engine)
+        _configure_sqlite(engine, _database_key(settings.database_url))
         return engine
     options: dict[str, Any] = {
         "pool_size": 10,
@@ -50,14 +95,30 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     return create_async_engine(settings.database_url, **options)
 
 
-def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
-    """Make every SQLite transaction `BEGIN IMMEDIATE`.
+def _database_key(url: str) -> str:
+    database = make_url(url).database or ":memory:"
+    return database if database == ":memory:" else str(Path(database).resolve())
+
+
+# One write lock per event loop and SQLite file: asyncio locks belong to one loop, and
+# two engines of one process on the same file (the app's, a test's) must queue together.
+_write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_lock(database: str) -> asyncio.Lock:
+    """The lock this process's writers to `database` take before `BEGIN IMMEDIATE`."""
+    locks = _write_locks.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(database, asyncio.Lock())
+
+
+def _configure_sqlite(engine: AsyncEngine, database: str) -> None:
+    """WAL, foreign keys, and the transaction discipline described in the module docstring.
 
     pysqlite's own transaction handling defers BEGIN until the first write, so two
-    transactions can both read "the slot is free" and then both write. Taking the write
-    lock at BEGIN turns each check-then-write into one serialized unit, which is how
-    double booking and double transitions are prevented on SQLite. WAL keeps readers of
-    other connections unblocked by the writer.
+    transactions could both read "the slot is free" and then both write; we emit BEGIN
+    ourselves instead.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -71,8 +132,73 @@ def _serialize_sqlite_writes(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.exec_driver_sql("BEGIN")
+            return
+        write_lock = _write_lock(database)
+        # run_async awaits inside SQLAlchemy's greenlet: this task waits on the event
+        # loop, other tasks keep running.
+        connection.connection.dbapi_connection.run_async(  # type: ignore[union-attr]
+            lambda _driver: _acquire(write_lock)
+        )
+        connection.info[_HOLDS_WRITE_LOCK] = write_lock
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if (
+            connection.get_execution_options().get(READ_ONLY_OPTION)
+            and statement.lstrip()[:6].upper() in _WRITE_VERBS
+        ):
+            raise RuntimeError(f"write in a read-only session: {statement[:80]}")
+
+    # These events fire before SQLAlchemy asks the driver to commit or roll back. Running
+    # the statement here (the driver's own commit() then finds no transaction and does
+    # nothing) lets the lock go only once the database has let go of its own, so the
+    # next writer's BEGIN IMMEDIATE never meets a lock still held.
+    @event.listens_for(engine.sync_engine, "commit")
+    def _on_commit(connection: Connection) -> None:
+        if _HOLDS_WRITE_LOCK in connection.info:
+            connection.exec_driver_sql("COMMIT")
+            _release(connection.info)
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_rollback(connection: Connection) -> None:
+        if _HOLDS_WRITE_LOCK in connection.info:
+            try:
+                # A connection that is already broken rolls back by closing.
+                with suppress(Exception):
+                    connection.exec_driver_sql("ROLLBACK")
+            finally:
+                _release(connection.info)
+
+    # Last resort: a connection going back to the pool or away never keeps the lock.
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            _release(record.info)
+
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _error: Any) -> None:
+        _release(record.info)
+
+
+async def _acquire(write_lock: asyncio.Lock) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11, wait_for could lose an acquire that
+    # completed as it timed out or was cancelled, and the lock would stay taken forever.
+    async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+        await write_lock.acquire()
+
+
+def _release(info: dict[Any, Any]) -> None:
+    write_lock = info.pop(_HOLDS_WRITE_LOCK, None)
+    if write_lock is not None and write_lock.locked():
+        write_lock.release()
 
 
 def create_sessionmaker(
@@ -100,10 +226,42 @@ def create_sessionmaker(
     )
 
 
+# AsyncEngine.execution_options() makes a new proxy each call; one per engine suffices.
+_read_only_binds: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def open_session(
+    sessionmaker: async_sessionmaker[AsyncSession], *, read_only: bool = False
+) -> AsyncSession:
+    """A new session of `sessionmaker`; `read_only` ones take no write lock (docstring)."""
+    if not read_only:
+        return sessionmaker()
+    engine: AsyncEngine = sessionmaker.kw["bind"]
+    bind = _read_only_binds.get(engine.sync_engine)
+    if bind is None:
+        bind = engine.execution_options(**{READ_ONLY_OPTION: True})
+        _read_only_binds[engine.sync_engine] = bind
+    return sessionmaker(bind=bind)
+
+
+def is_read_only_session(session: AsyncSession) -> bool:
+    """Whether `session` was opened with `read_only=True`."""
+    bind = session.bind
+    return bool(bind is not None and bind.sync_engine.get_execution_options().get(READ_ONLY_OPTION))
+
+
+def is_read_only(request: Request) -> bool:
+    """Whether this request's session is read-only: by HTTP method."""
+    return request.method in READ_ONLY_METHODS
+
+
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session: committed after the route returns, before the response."""
+    """The request's session: committed after the route returns, before the response.
+
+    Nothing is sent to the database until the route's first statement.
+    """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with open_session(sessionmaker, read_only=is_read_only(request)) as session:
         try:
             yield session
             await session.commit()

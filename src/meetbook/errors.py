@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from meetbook.headers import security_headers
@@ -225,6 +226,13 @@ async def _database_down(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _client_disconnected(request: Request, _error: Exception) -> JSONResponse:
+    # The client hung up before its body arrived: nothing failed here, and no one is left
+    # to read this answer.
+    log.info("request.client_disconnected", extra={"path": request.url.path})
+    return error_response(400, "The client closed the connection before the request arrived.")
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # Starlette answers unhandled errors from its outermost middleware, outside ours, so
     # this response would otherwise go out without the security headers.
@@ -248,4 +256,5 @@ def install_error_handlers(app: FastAPI) -> None:
     # is not the builtin one and would otherwise be a 500.
     app.add_exception_handler(PoolTimeoutError, _database_down)
     app.add_exception_handler(OSError, _database_down)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,6 +24,19 @@ RUN_WORKER_ENV = "MEETBOOK_INTERNAL_RUN_WORKER"
 # start-up (importing meetbook costs about 3 s of CPU) on a busy host: there, workers
 # were killed before they could ever answer, in a loop, and the server never came up.
 WORKER_HEALTHCHECK_SECONDS = 30
+# Bounds on what slow or idle clients can hold (a body that trickles in is cut off by
+# slowbody.py). Shared with bench/ceiling_app.py, so both stacks run under the same.
+UVICORN_LIMITS: dict[str, Any] = {
+    # An idle keep-alive connection is closed after this many seconds.
+    "timeout_keep_alive": 5,
+    # httptools with a deadline and a size cap for request headers (connlimits.py).
+    "http": "meetbook.connlimits:BoundedHttpToolsProtocol",
+    # Connections plus tasks per process; beyond it new requests get a 503 at once
+    # instead of queueing for the database without bound.
+    "limit_concurrency": 1000,
+    # On shutdown, connections still open after this are closed.
+    "timeout_graceful_shutdown": 15,
+}
 
 
 def app_from_environment() -> FastAPI:
@@ -92,6 +106,7 @@ def serve(
         access_log=False,
         proxy_headers=True,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **UVICORN_LIMITS,
     )
     remove_shared_directory(shared_metrics)
 

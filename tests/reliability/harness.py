@@ -72,6 +72,10 @@ def meetbook_env(database_url: str, **settings: object) -> dict[str, str]:
         MEETBOOK_LOG_LEVEL="info",
         PYTHONUNBUFFERED="1",
     )
+    # The suite's test-only cheap Argon2 (tests/conftest.py) is the one MEETBOOK_* kept.
+    profile = os.environ.get("MEETBOOK_PASSWORD_HASH_PROFILE")
+    if profile:
+        env["MEETBOOK_PASSWORD_HASH_PROFILE"] = profile
     for name, value in settings.items():
         env[f"MEETBOOK_{name.upper()}"] = str(value)
     return env

@@ -56,7 +56,7 @@ async def create_token(
     await throttle(
         request, settings.rate_limit_token_account, "api-token-account", account, address
     )
-    user = await service.authenticate(session, body.email, body.password)
+    user = await service.authenticate(request.app.state.sessionmaker, body.email, body.password)
     if user is None:
         raise Unauthorized("The email or password is wrong.")
     name = (body.name or "API token").strip() or "API token"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.passwords import hash_password, verify_password
 from meetbook.auth.strength import check_new_password
+from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
 from meetbook.models import Team, TeamMember, User
 
@@ -37,13 +38,23 @@ def check_email(email: str) -> str:
     return email
 
 
-async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
+async def authenticate(
+    sessionmaker: async_sessionmaker[AsyncSession], email: str, password: str
+) -> User | None:
+    """The user with this email and password, or None.
+
+    The user is read in a short read-only session of its own, and the (deliberately
+    slow) password check runs after it closed: no transaction, connection or, on SQLite,
+    write lock is held while Argon2 works.
+    """
     email = normalize_email(email)
     # No stored address has control characters, and PostgreSQL cannot even compare NUL:
     # such an email is simply unknown (the dummy verify below keeps the timing).
-    known = not _has_control_characters(email)
-    user = await session.scalar(select(User).where(User.email == email)) if known else None
-    if not verify_password(password, user.password_hash if user else None):
+    user = None
+    if not _has_control_characters(email):
+        async with open_session(sessionmaker, read_only=True) as session:
+            user = await session.scalar(select(User).where(User.email == email))
+    if not await verify_password(password, user.password_hash if user else None):
         return None
     return user
 
@@ -61,7 +72,7 @@ async def create_user(
         name=name,
         email=email,
         timezone=timezone,
-        password_hash=hash_password(password) if password else None,
+        password_hash=await hash_password(password) if password else None,
     )
     session.add(user)
     try:

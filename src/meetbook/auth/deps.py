@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from meetbook.auth.tokens import user_for_token
+from meetbook.auth.tokens import lookup_token
 from meetbook.config import RATE_LIMIT_OFF, Settings
 from meetbook.db import SessionDep
 from meetbook.errors import TooManyRequests, Unauthorized
@@ -38,7 +38,9 @@ async def current_token(
 ) -> tuple[User, ApiToken]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
-    found = await user_for_token(session, credentials.credentials)
+    # Looked up in a short transaction of its own: the route's session begins only at its
+    # first statement, so nothing is held while the route waits for the request body.
+    found = await lookup_token(request.app.state.sessionmaker, session, credentials.credentials)
     if found is None:
         raise Unauthorized("The bearer token is unknown or has been revoked.")
     request.state.user_id = found[0].id

@@ -13,14 +13,14 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import delete, not_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.auth.tokens import (
     KIND_SESSION,
     SESSION_LIFETIME,
     hash_token,
+    lookup_token,
     still_valid,
-    user_for_token,
 )
 from meetbook.models import ApiToken, User
 
@@ -58,12 +58,20 @@ async def issue_session(
 
 
 async def session_user(
-    session: AsyncSession, secret: str | None, *, now: datetime
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    secret: str | None,
+    *,
+    now: datetime,
 ) -> tuple[User, ApiToken] | None:
-    """The user and session of a cookie's secret, while the session is valid at `now`."""
+    """The user and session of a cookie's secret, while the session is valid at `now`.
+
+    Looked up like an API token (`lookup_token`): in a short transaction of its own, so
+    none is held while a form is still arriving.
+    """
     if not secret:
         return None
-    return await user_for_token(session, secret, kind=KIND_SESSION, now=now)
+    return await lookup_token(sessionmaker, session, secret, kind=KIND_SESSION, now=now)
 
 
 async def prune_sessions(session: AsyncSession, user_id: int, now: datetime) -> int:

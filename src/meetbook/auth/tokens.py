@@ -13,8 +13,10 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
+from meetbook.db import is_read_only_session, open_session
 from meetbook.models import ApiToken, User, utcnow
 
 TOKEN_PREFIX = "mb_"
@@ -65,7 +67,8 @@ def still_valid(now: datetime) -> ColumnElement[bool]:
 async def user_for_token(
     session: AsyncSession, token: str, *, kind: str = KIND_API, now: datetime | None = None
 ) -> tuple[User, ApiToken] | None:
-    """The user and credential of `token`, if it is a valid credential of `kind` at `now`."""
+    """The user and credential of `token`, if it is a valid credential of `kind` at `now`
+    (reads only; `lookup_token` also records the use)."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         return None
     now = now or utcnow()
@@ -83,23 +86,67 @@ async def user_for_token(
     # The lookup is by digest; compare again in constant time as defence in depth.
     if not hmac.compare_digest(api_token.token_hash, digest):
         return None
-    await _note_use(session, api_token, now)
     return user, api_token
 
 
-async def _note_use(session: AsyncSession, api_token: ApiToken, now: datetime) -> None:
+async def lookup_token(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    token: str,
+    *,
+    kind: str = KIND_API,
+    now: datetime | None = None,
+) -> tuple[User, ApiToken] | None:
+    """`user_for_token` for a request whose own session is `session`.
+
+    A write request may wait for its body after this: its lookup runs in a short
+    read-only session of its own, so nothing (no connection, no transaction, on SQLite
+    no write lock) is held meanwhile, and the rows then join `session` so the route can
+    change the user. A read-only request reads no body and takes no lock, so its
+    lookup is simply its session's first statement.
+    """
+    if is_read_only_session(session):
+        found = await user_for_token(session, token, kind=kind, now=now)
+    else:
+        async with open_session(sessionmaker, read_only=True) as lookup:
+            found = await user_for_token(lookup, token, kind=kind, now=now)
+        if found is not None:
+            session.add_all(found)
+    if found is None:
+        return None
+    await _note_use(sessionmaker, session, found[1], now or utcnow())
+    return found
+
+
+async def _note_use(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+    api_token: ApiToken,
+    now: datetime,
+) -> None:
     """Record when a token was last used, at most every few minutes.
 
     Writing on every request would turn each read into a write (and, on SQLite, contend
     for the one write lock) for a figure people only read to the nearest day (and a
-    session's 14-day idle limit does not need more).
+    session's 14-day idle limit does not need more). A write request's session writes it
+    with the route's own changes; a read-only one must not write, so the update then has
+    a short transaction of its own.
     """
     if api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_EVERY:
         return
-    await session.execute(
-        update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
-    )
-    api_token.last_used_at = now
+    if not is_read_only_session(session):
+        api_token.last_used_at = now  # flushed when the route's session commits
+        return
+    # End the read transaction first: its pooled connection is returned before the writer
+    # takes one, so a burst of such requests cannot each hold one connection while
+    # waiting for a second (that emptied the pool: every request then waited 30 s).
+    await session.commit()
+    async with sessionmaker() as writer, writer.begin():
+        await writer.execute(
+            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+        )
+    # As loaded: the row already says so, and the read-only session must not write it.
+    set_committed_value(api_token, "last_used_at", now)
 
 
 async def revoke_token(session: AsyncSession, token_id: int, user_id: int) -> bool:

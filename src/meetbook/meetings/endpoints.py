@@ -278,10 +278,12 @@ async def cancel_meeting(
 
 @router.get("/{meeting_id:id}/history", response_model=MeetingHistoryPage, responses=ERRORS)
 async def meeting_history(
-    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
+    meeting_id: IdPath, request: Request, session: SessionDep, user: CurrentUser, now: Now
 ) -> dict[str, Any]:
     """Every change of a meeting you take part in, oldest first (the clock's included)."""
-    rows = await service.meeting_history(session, meeting_id, user, now)
+    rows = await service.meeting_history(
+        session, meeting_id, user, now, sessionmaker=request.app.state.sessionmaker
+    )
     return {"data": [history.entry_json(row) for row in rows]}
 
 

@@ -422,6 +422,11 @@ async def _compare_and_swap(
     raise problem or Conflict(f"The meeting changed meanwhile, so it was not {action.verb}.")
 
 
+def is_stale(meeting: Meeting, now: datetime) -> bool:
+    """Whether the clock has moved `meeting` on (expired, completed) past its stored status."""
+    return _clock_action(meeting, int(now.timestamp())) is not None
+
+
 async def materialise(session: AsyncSession, meeting: Meeting, now: datetime) -> Change | None:
     """Write the clock's status of `meeting` (with its history row) if the stored one is stale."""
     action = _clock_action(meeting, int(now.timestamp()))

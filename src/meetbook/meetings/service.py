@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.availability.service import check_booking_policy, is_outside_working_hours
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
@@ -155,11 +155,26 @@ async def cancel_meeting(
 
 
 async def meeting_history(
-    session: AsyncSession, meeting_id: int, user: User, now: datetime
+    session: AsyncSession,
+    meeting_id: int,
+    user: User,
+    now: datetime,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> Sequence[MeetingHistory]:
-    """The history of a meeting `user` takes part in, with the clock's latest change written."""
+    """The history of a meeting `user` takes part in, with the clock's latest change written.
+
+    Read by GET requests, whose session must not write (db.py): the clock's change is
+    written in a short transaction of its own, after the read transaction has ended, so
+    the entries read next include it.
+    """
     meeting = await meeting_for_participant(session, meeting_id, user)
-    await machine.materialise(session, meeting, now)
+    if machine.is_stale(meeting, now):
+        await session.commit()
+        async with sessionmaker() as writer, writer.begin():
+            stored = await writer.get(Meeting, meeting.id)
+            if stored is not None:
+                await machine.materialise(writer, stored, now)
     return await history.entries(session, meeting.id)
 
 

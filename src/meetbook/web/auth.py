@@ -129,7 +129,7 @@ async def login(request: Request, session: SessionDep, now: Now) -> Response:
         )
     user = None
     if len(password) <= MAX_PASSWORD_LENGTH:
-        user = await authenticate(session, email, password)
+        user = await authenticate(request.app.state.sessionmaker, email, password)
     if user is None:
         log.info("web.login.failed")
         return _login_page(

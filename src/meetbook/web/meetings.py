@@ -303,7 +303,9 @@ async def meeting_page(
     except NotFound:
         message = "This meeting does not exist, or it is not one of yours."
         return error_page(request, 404, message, viewer)
-    rows = await service.meeting_history(session, meeting.id, viewer.user, now)
+    rows = await service.meeting_history(
+        session, meeting.id, viewer.user, now, sessionmaker=request.app.state.sessionmaker
+    )
     view = (await meeting_views(session, [meeting], viewer, now))[0]
     names = await queries.user_names(session, [meeting])
     context = {

@@ -175,7 +175,9 @@ class Viewer:
 
 async def optional_viewer(request: Request, session: SessionDep) -> Viewer | None:
     secret = request.cookies.get(SESSION_COOKIE)
-    found = await session_user(session, secret, now=await request_now(request))
+    found = await session_user(
+        request.app.state.sessionmaker, session, secret, now=await request_now(request)
+    )
     if found is None or secret is None:
         return None
     user, row = found
