@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from meetbook.accounts import service
+from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.accounts.schemas import (
     MemberList,
     ProfileOut,
@@ -51,8 +52,8 @@ async def create_token(request: Request, session: SessionDep) -> dict[str, Any]:
     user = await service.authenticate(session, body.email, body.password)
     if user is None:
         raise Unauthorized("The email or password is wrong.")
-    name = (body.name or "API token").strip() or "API token"
-    token, row = await issue_token(session, user.id, name)
+    await check_new_token(request, session, user.id)
+    token, row = await issue_token(session, user.id, body.name or "API token")
     return {"token": token, "id": row.id, "name": row.name}
 
 
@@ -82,7 +83,8 @@ async def patch_me(request: Request, session: SessionDep, user: CurrentUser) -> 
     patch = validate_body(ProfilePatch, await read_json_object(request))
     if patch.name is not None:
         user.name = patch.name
-    if patch.timezone is not None:
+    if "timezone" in patch.model_fields_set:
+        # null clears the zone (CONTRACT §1.4): times are then read and shown in UTC.
         user.timezone = patch.timezone
     await session.flush()
     return _profile(user)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.auth.passwords import hash_password, verify_password
 from meetbook.errors import BadRequest, Conflict, NotFound
 from meetbook.models import Team, TeamMember, User
+from meetbook.text import MAX_NAME_LENGTH, clean_line
 
 ROLES = ("member", "admin")
 
@@ -49,11 +50,8 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
 async def create_user(
     session: AsyncSession, *, name: str, email: str, timezone: str | None, password: str | None
 ) -> User:
-    name = name.strip()
-    if not name or len(name) > 200 or _has_control_characters(name):
-        raise BadRequest("name must be 1 to 200 characters without control characters.")
     user = User(
-        name=name,
+        name=clean_line(name, "name", MAX_NAME_LENGTH),
         email=check_email(email),
         timezone=timezone,
         password_hash=hash_password(password) if password else None,
@@ -68,10 +66,7 @@ async def create_user(
 
 
 async def create_team(session: AsyncSession, name: str) -> Team:
-    name = name.strip()
-    if not name or len(name) > 200 or _has_control_characters(name):
-        raise BadRequest("name must be 1 to 200 characters without control characters.")
-    team = Team(name=name)
+    team = Team(name=clean_line(name, "name", MAX_NAME_LENGTH))
     session.add(team)
     await session.flush()
     return team

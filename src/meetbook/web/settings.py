@@ -18,12 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.tokens import issue_token, revoke_token
 from meetbook.db import SessionDep
-from meetbook.errors import BadRequest, Forbidden, NotFound
+from meetbook.accounts.tokenlimits import check_new_token
+from meetbook.errors import ApiError, BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import read_json_object, validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
 from meetbook.models import ApiToken
 from meetbook.notifications.devices import register_device
 from meetbook.notifications.schemas import PushSubscription
+from meetbook.text import MAX_TOKEN_NAME_LENGTH, clean_line
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
     CSRF_HEADER,
@@ -40,7 +42,6 @@ from meetbook.web.timeformat import format_instant, zone_offset
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
 
-MAX_TOKEN_NAME = 100
 
 
 @functools.cache
@@ -159,7 +160,25 @@ async def save_profile(request: Request, session: SessionDep, viewer: ViewerDep)
 @router.post("/settings/tokens")
 async def create_token(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
     form = await read_form(request, viewer)
-    name = " ".join(form.get("name", "").split())[:MAX_TOKEN_NAME] or "API token"
+    raw_name = form.get("name", "")
+    try:
+        # The field's label starts the message: "Token name must not contain ...".
+        label = clean_line(raw_name, "Token name", MAX_TOKEN_NAME_LENGTH, required=False)
+        name = label or "API token"
+        await check_new_token(request, session, viewer.user.id)
+    except ApiError as error:
+        user = viewer.user
+        values = {"name": user.name, "timezone": user.timezone or "", "token_name": raw_name}
+        page = await _settings_page(
+            request,
+            session,
+            viewer,
+            values=values,
+            errors={"token_name": error.message},
+            status_code=error.status,
+        )
+        page.headers.update(error.headers or {})  # Retry-After with a 429
+        return page
     token, _row = await issue_token(session, viewer.user.id, name)
     log.info("web.token.created", extra={"user_id": viewer.user.id})
     response = RedirectResponse("/settings#tokens", status_code=303)
