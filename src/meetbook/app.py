@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +26,9 @@ from meetbook.notifications.endpoints import router as notifications_router
 from meetbook.ops import router as ops_router
 from meetbook.ratelimit import RateLimiter
 from meetbook.web import install_web
+from meetbook.zones import TZDATA_VERSION
+
+log = logging.getLogger("meetbook.app")
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -64,6 +68,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("app.starting", extra={"tzdata": TZDATA_VERSION, "run_worker": run_worker})
         engine = create_engine(settings)
         app.state.engine = engine
         if not run_worker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import uvicorn
@@ -13,6 +14,9 @@ from meetbook.db import create_engine, create_sessionmaker
 from meetbook.demo import DEMO_PASSWORD, ensure_demo_data
 from meetbook.logs import configure_logging
 from meetbook.migrate import upgrade
+from meetbook.zones import TZDATA_VERSION
+
+log = logging.getLogger("meetbook.server")
 
 # How `serve` tells the API processes uvicorn starts whether to run the worker.
 RUN_WORKER_ENV = "MEETBOOK_INTERNAL_RUN_WORKER"
@@ -50,6 +54,17 @@ async def _demo(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def per_process_limits_warning(settings: Settings, workers: int) -> str | None:
+    """What to tell the operator when every API process keeps its own rate counters."""
+    if workers <= 1 or not settings.rate_limit_storage.lower().startswith("memory://"):
+        return None
+    return (
+        f"MEETBOOK_RATE_LIMIT_STORAGE is memory://, so each of the {workers} API processes "
+        f"counts its own rate limits and every limit is in effect {workers} times higher; "
+        "set it to a shared redis:// URL for limits that hold across processes."
+    )
+
+
 def serve(
     settings: Settings, *, host: str, port: int, workers: int, run_worker: bool, demo: bool
 ) -> None:
@@ -70,6 +85,9 @@ def serve(
     )
     if settings.smtp_host is None:
         print(f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True)
+    if warning := per_process_limits_warning(settings, workers):
+        log.warning("ratelimit.per_process", extra={"workers": workers, "detail": warning})
+        print(f"Warning: {warning}", flush=True)
     os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"
     uvicorn.run(
         "meetbook.server:app_from_environment",
@@ -88,5 +106,6 @@ def run_worker(settings: Settings, *, concurrency: int) -> None:
     from meetbook.notifications.worker import run_standalone
 
     configure_logging(settings.log_level)
+    log.info("worker.starting", extra={"tzdata": TZDATA_VERSION, "concurrency": concurrency})
     upgrade(settings.database_url)
     asyncio.run(run_standalone(settings, concurrency=concurrency))

@@ -21,6 +21,7 @@ from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
 from meetbook.jsonbody import validate_body
 from meetbook.meetings import queries, service
+from meetbook.meetings.endpoints import throttle_create
 from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, MeetingCreate, ReasonBody
 from meetbook.meetings.statuses import TRANSITIONS, Status, effective_status, status_filter
 from meetbook.meetings.timeparse import resolve_zone
@@ -476,6 +477,7 @@ async def request_meeting(
     data: dict[str, Any] = {**values, "link": values["link"] or None}
     try:
         payload = validate_body(MeetingCreate, data)
+        await throttle_create(request, viewer.user.id)
         async with session.begin_nested():
             meeting = await service.create_meeting(session, viewer.user, payload, now)
     except ApiError as error:
