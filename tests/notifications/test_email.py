@@ -124,7 +124,7 @@ def test_message_id_is_stable_per_notification() -> None:
 
     first, second = render(notice), render(notice)
 
-    assert first["Message-ID"] == "<notification-9002.meeting-123@meet.example.test>"
+    assert first["Message-ID"] == "<notification-9002.MB-7Q4K-9X2P@meet.example.test>"
     assert second["Message-ID"] == first["Message-ID"]
     other = render(make_notice("meeting-confirmed", notification_id=9003))
     assert other["Message-ID"] != first["Message-ID"]
@@ -215,7 +215,7 @@ def test_confirmed_email_carries_a_request_invite_inline_and_attached() -> None:
         content = part.get_content()
         calendar = Calendar.from_ical(content if isinstance(content, bytes) else content.encode())
         assert calendar["METHOD"] == "REQUEST"
-        assert calendar.events[0]["UID"] == "meeting-123@meet.example.test"
+        assert calendar.events[0]["UID"] == "meeting-MB-7Q4K-9X2P@meet.example.test"
     # Text and HTML still come first for clients without calendar support.
     assert "is confirmed" in text_of(message) or "confirmed your meeting" in text_of(message)
 
