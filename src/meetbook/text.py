@@ -11,8 +11,9 @@ Both refuse what a reader cannot see or what changes how the text around it is s
   an email than it is stored;
 * other format characters (zero-width space U+200B, word joiner U+2060, BOM U+FEFF, soft
   hyphen, ...). The zero-width non-joiner and joiner (U+200C, U+200D) are part of how
-  Persian and Indic names and emoji sequences are spelt, so they pass between two visible
-  characters and nowhere else;
+  Persian, Arabic and Indic names and emoji sequences are spelt, so they pass between two
+  characters of such scripts (from U+0590 on) or inside an emoji sequence, and nowhere
+  else: between Latin letters they only make two names look alike;
 * line and paragraph separators (U+2028, U+2029), lone surrogates and noncharacters.
 
 Accepted text is normalised to NFC and trimmed; the length is counted after that.
@@ -61,8 +62,13 @@ def _is_noncharacter(code: int) -> bool:
     return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
 
 
-def _visible(char: str) -> bool:
-    return unicodedata.category(char)[0] in "LMNPS"
+def _joins(before: str, after: str) -> bool:
+    """Whether a ZWJ/ZWNJ between `before` and `after` can be part of the spelling."""
+    emoji = unicodedata.category(before) in ("So", "Sk") or before == "\ufe0f"
+    if emoji and unicodedata.category(after) == "So":
+        return True
+    letters = all(unicodedata.category(c)[0] in "LM" and ord(c) >= 0x0590 for c in (before, after))
+    return letters
 
 
 def hostile_character(value: str, *, multiline: bool = False) -> str | None:
@@ -72,8 +78,7 @@ def hostile_character(value: str, *, multiline: bool = False) -> str | None:
             continue
         code = ord(char)
         if char in _JOINERS:
-            between = 0 < index < len(value) - 1
-            if between and _visible(value[index - 1]) and _visible(value[index + 1]):
+            if 0 < index < len(value) - 1 and _joins(value[index - 1], value[index + 1]):
                 continue
             return f"U+{code:04X}"
         if unicodedata.category(char) in _REFUSED_CATEGORIES or _is_noncharacter(code):
