@@ -370,7 +370,8 @@ def _positive_id(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not text.isdigit() or len(text) > 18:
+    # ASCII only: "²".isdigit() is true but int("²") raises (a 500 found by fuzzing).
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         return None
     number = int(text)
     return number if number > 0 else None
