@@ -100,9 +100,7 @@ class Settings(BaseSettings):
             rules = []
         # Several rules (`30/hour;200/day`) must all hold.
         if not rules or any(rule.amount < 1 for rule in rules):
-            raise ValueError(
-                'must be a rate such as "600/minute" or "30/hour;200/day", or "off"'
-            )
+            raise ValueError('must be a rate such as "600/minute" or "30/hour;200/day", or "off"')
         return value
 
     @field_validator("fcm_credentials", "vapid_private_key")

@@ -120,9 +120,7 @@ class RateLimiter:
                 return wait
         return None
 
-    async def _hit_one(
-        self, item: RateLimitItem, rule: str, keys: tuple[str, ...]
-    ) -> float | None:
+    async def _hit_one(self, item: RateLimitItem, rule: str, keys: tuple[str, ...]) -> float | None:
         if self._memory is not None:
             return self._memory.hit(item, keys)
         try:

@@ -104,9 +104,7 @@ def _check(value: str, *, max_length: int, multiline: bool, required: bool) -> s
 
 
 def _as_bad_request(field: str, problem: TextProblem) -> BadRequest:
-    return BadRequest(
-        f"{field} {problem}.", details=[{"field": field, "message": str(problem)}]
-    )
+    return BadRequest(f"{field} {problem}.", details=[{"field": field, "message": str(problem)}])
 
 
 def clean_line(value: str, field: str, max_len: int, *, required: bool = True) -> str:

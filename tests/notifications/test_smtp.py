@@ -72,7 +72,9 @@ async def test_each_event_email_is_delivered_over_smtp(
     assert envelope.mail_from == "no-reply@meet.example.test"
     assert envelope.rcpt_tos == [notice.to_email]
     [received] = inbox.messages()
-    assert received["Message-ID"] == f"<notification-{notice.notification_id}.MB-7Q4K-9X2P@{DOMAIN}>"
+    assert (
+        received["Message-ID"] == f"<notification-{notice.notification_id}.MB-7Q4K-9X2P@{DOMAIN}>"
+    )
     assert received["To"].addresses[0].addr_spec == notice.to_email
     text = received.get_body(("plain",)).get_content()
     html = received.get_body(("html",)).get_content()

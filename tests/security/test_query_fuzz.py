@@ -87,8 +87,12 @@ async def people(client: httpx.AsyncClient, world: World, clock: MovableClock) -
     ben = await world.person()
     team = await world.team(ana, ben)
     for days in (1, 2, 3):
-        assert (await create_meeting(client, ana, ben, team, future(clock, days))).status_code == 201
-        assert (await create_meeting(client, ben, ana, team, future(clock, days, 9))).status_code == 201
+        assert (
+            await create_meeting(client, ana, ben, team, future(clock, days))
+        ).status_code == 201
+        assert (
+            await create_meeting(client, ben, ana, team, future(clock, days, 9))
+        ).status_code == 201
     return ana
 
 

@@ -26,10 +26,10 @@ import pytest
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 
-from meetbook.app import create_app
-from meetbook.auth.tokens import issue_token
 import meetbook
 from meetbook.accounts.tokenlimits import MAX_LIVE_TOKENS
+from meetbook.app import create_app
+from meetbook.auth.tokens import issue_token
 from meetbook.config import Settings, SettingsError, load_settings
 from meetbook.ratelimit import RateLimiter
 from meetbook.server import per_process_limits_warning
@@ -386,7 +386,12 @@ async def test_the_web_form_shares_the_create_limit(make_client) -> None:
     day = (datetime.now(UTC) + timedelta(days=3)).date()
     assert (await create_meeting(client, ana, ben, team, f"{day} 10:00")).status_code == 201
     csrf = await web_sign_in(client, ana)
-    data = {"csrf_token": csrf, "team_id": str(team), "user_id": str(ben.id), "date": f"{day} 11:00"}
+    data = {
+        "csrf_token": csrf,
+        "team_id": str(team),
+        "user_id": str(ben.id),
+        "date": f"{day} 11:00",
+    }
     response = await client.post("/meetings/new", data=data)
     assert response.status_code == 429
     assert "Too many requests" in response.text

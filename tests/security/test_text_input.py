@@ -82,7 +82,9 @@ def refusal_names_field(response: httpx.Response, field: str) -> None:
 # The rule itself ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("char", [*HOSTILE.values(), *JSON_ONLY.values()], ids=[*HOSTILE, *JSON_ONLY])
+@pytest.mark.parametrize(
+    "char", [*HOSTILE.values(), *JSON_ONLY.values()], ids=[*HOSTILE, *JSON_ONLY]
+)
 def test_every_hostile_character_is_refused_by_both_validators(char: str) -> None:
     assert hostile_character(sample(char)) is not None
     with pytest.raises(Exception, match="control or invisible") as caught:
@@ -134,7 +136,9 @@ ALL_API = {**HOSTILE, **JSON_ONLY}
 async def test_patch_me_name(client: httpx.AsyncClient, world: World) -> None:
     eve = await world.person("Eve")
     for label, char in ALL_API.items():
-        response = await send_json(client, "PATCH", "/api/v3/me", {"name": sample(char)}, **eve.auth)
+        response = await send_json(
+            client, "PATCH", "/api/v3/me", {"name": sample(char)}, **eve.auth
+        )
         assert response.status_code == 400, label
         refusal_names_field(response, "name")
     me = (await client.get("/api/v3/me", headers=eve.auth)).json()

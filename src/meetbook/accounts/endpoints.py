@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from meetbook.accounts import service
-from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.accounts.schemas import (
     MemberList,
     ProfileOut,
@@ -17,6 +16,7 @@ from meetbook.accounts.schemas import (
     TokenOut,
     TokenRequest,
 )
+from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.deps import CurrentToken, CurrentUser, throttle
 from meetbook.auth.tokens import issue_token, revoke_token
 from meetbook.config import Settings

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
+from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.tokens import issue_token, revoke_token
 from meetbook.db import SessionDep
-from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.errors import ApiError, BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import read_json_object, validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
@@ -41,7 +41,6 @@ from meetbook.web.timeformat import format_instant, zone_offset
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
-
 
 
 @functools.cache
