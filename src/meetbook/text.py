@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
+from pydantic.config import JsonDict
 
 from meetbook.errors import BadRequest
 
@@ -123,25 +123,38 @@ def clean_text(value: str, field: str, max_len: int, *, required: bool = False) 
         raise _as_bad_request(field, problem) from None
 
 
-def _validator(*, max_length: int, multiline: bool, required: bool) -> Callable[[str], str]:
+def _validator(*, max_length: int, multiline: bool, required: bool) -> AfterValidator:
     # Pydantic names the field itself ("Invalid value for name: must not ..."), so the
     # validator raises the bare TextProblem (a ValueError).
-    return functools.partial(_check, max_length=max_length, multiline=multiline, required=required)
+    return AfterValidator(
+        functools.partial(_check, max_length=max_length, multiline=multiline, required=required)
+    )
+
+
+def _documented(max_length: int, *, required: bool) -> Any:
+    # The schema states the limit the validator enforces (after normalising).
+    schema: JsonDict = {"maxLength": max_length, "minLength": 1 if required else 0}
+    return Field(json_schema_extra=schema)
 
 
 # Field types for the request models. Pydantic checks the type (a string) first, then this.
 PersonName = Annotated[
-    str, AfterValidator(_validator(max_length=MAX_NAME_LENGTH, multiline=False, required=True))
+    str,
+    _validator(max_length=MAX_NAME_LENGTH, multiline=False, required=True),
+    _documented(MAX_NAME_LENGTH, required=True),
 ]
 """A person's or a team's name: one line, not empty, at most 200 characters."""
 
 TokenName = Annotated[
     str,
-    AfterValidator(_validator(max_length=MAX_TOKEN_NAME_LENGTH, multiline=False, required=False)),
+    _validator(max_length=MAX_TOKEN_NAME_LENGTH, multiline=False, required=False),
+    _documented(MAX_TOKEN_NAME_LENGTH, required=False),
 ]
 """A token's label: one line, at most 100 characters; empty means "use the default"."""
 
 Reason = Annotated[
-    str, AfterValidator(_validator(max_length=MAX_REASON_LENGTH, multiline=True, required=False))
+    str,
+    _validator(max_length=MAX_REASON_LENGTH, multiline=True, required=False),
+    _documented(MAX_REASON_LENGTH, required=False),
 ]
 """Why a meeting was rejected or cancelled: lines and tabs allowed, at most 500 characters."""
