@@ -126,7 +126,7 @@ def test_message_id_is_stable_per_notification() -> None:
 
     first, second = render(notice), render(notice)
 
-    assert first["Message-ID"] == "<notification-9002.MB-7Q4K-9X2P@meet.example.test>"
+    assert first["Message-ID"] == "<notification-9002.meeting-123@mb-7q4k-9x2p.meet.example.test>"
     assert second["Message-ID"] == first["Message-ID"]
     other = render(make_notice("meeting-confirmed", notification_id=9003))
     assert other["Message-ID"] != first["Message-ID"]

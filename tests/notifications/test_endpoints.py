@@ -444,7 +444,7 @@ async def test_mailbox_shows_kept_emails_newest_first(client, sessionmaker) -> N
     assert positions == sorted(positions, reverse=True)
     assert page.index("third@example.test") < page.index("first@example.test")
     assert "You have received new meeting request!" in page
-    assert "&lt;notification-3.MB-7Q4K-9X2P@meet.example.test&gt;" in page  # Message-ID
+    assert "&lt;notification-3.meeting-123@mb-7q4k-9x2p.meet.example.test&gt;" in page
     assert "Alice Requester" in page
     assert page.count("<pre>") == 3  # the text parts
     assert page.count("<iframe sandbox srcdoc=") == 3  # the HTML parts, sandboxed

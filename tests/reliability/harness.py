@@ -44,7 +44,7 @@ from tests.conftest import Person
 
 SECRET_KEY = "reliability-secret-key-" + "x" * 40
 BASE_URL = "http://meetbook.test"
-# render_email: Message-ID is <notification-{id}.meeting-{meeting id}@{domain}>.
+# render_email: Message-ID is <notification-{id}.meeting-{meeting id}@{booking}.{domain}>.
 MESSAGE_ID = re.compile(r"<notification-(\d+)\.meeting-(\d+)@[^>]+>")
 
 

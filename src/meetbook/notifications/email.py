@@ -49,10 +49,13 @@ def message_id(notice: Notice, domain: str) -> str:
     """Stable per notification, so a redelivered email is recognisable as the same one.
 
     Row ids alone repeat across installs and restored databases (three fresh databases
-    gave three meetings one Message-ID, and Gmail drops a repeat as a duplicate); the
-    booking number is random per meeting, so the pair is unique everywhere.
+    gave three meetings one Message-ID, and Gmail drops a repeat as a duplicate), so the
+    right-hand side names the meeting's booking number, random per meeting, under the
+    install's host. The left-hand side keeps the ids that tools and logs read.
     """
-    return f"<notification-{notice.notification_id}.{notice.meeting.booking_number}@{domain}>"
+    meeting = notice.meeting
+    unique = f"{meeting.booking_number.lower()}.{domain}"
+    return f"<notification-{notice.notification_id}.meeting-{meeting.id}@{unique}>"
 
 
 def render_email(
