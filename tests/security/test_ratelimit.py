@@ -428,6 +428,9 @@ async def test_live_api_tokens_are_capped(make_client) -> None:
     csrf = await web_sign_in(client, ana)
     page = await client.post("/settings/tokens", data={"csrf_token": csrf, "name": "One more"})
     assert page.status_code == 409
+    # A token may not pass for a web session, which the cap does not count.
+    disguised = await client.post("/api/v3/auth/token", json={**body, "name": "Web Session"})
+    assert "browser sign-ins" in assert_envelope(disguised, 400)["message"]
     # ... and revoking one makes room again.
     assert (await client.delete("/api/v3/auth/token", headers=ana.auth)).status_code == 204
     assert (await client.post("/api/v3/auth/token", json=body)).status_code == 201

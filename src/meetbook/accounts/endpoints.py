@@ -52,8 +52,9 @@ async def create_token(request: Request, session: SessionDep) -> dict[str, Any]:
     user = await service.authenticate(session, body.email, body.password)
     if user is None:
         raise Unauthorized("The email or password is wrong.")
-    await check_new_token(request, session, user.id)
-    token, row = await issue_token(session, user.id, body.name or "API token")
+    name = body.name or "API token"
+    await check_new_token(request, session, user.id, name)
+    token, row = await issue_token(session, user.id, name)
     return {"token": token, "id": row.id, "name": row.name}
 
 

@@ -13,17 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.auth.deps import throttle
 from meetbook.config import Settings
-from meetbook.errors import Conflict
+from meetbook.errors import BadRequest, Conflict
 from meetbook.models import ApiToken
 
 MAX_LIVE_TOKENS = 50
 
 
-async def check_new_token(request: Request, session: AsyncSession, user_id: int) -> None:
-    """Before a new API token for `user_id`: 429 when minting too fast, 409 at the cap."""
+async def check_new_token(request: Request, session: AsyncSession, user_id: int, name: str) -> None:
+    """Before a new API token `name` for `user_id`: 429 when minting too fast, 409 at the
+    cap, 400 for the name that marks web sessions (such a token would escape the cap)."""
     # Imported here: the web package imports this module while it loads.
     from meetbook.web.session import SESSION_TOKEN_NAME
 
+    if name.casefold() == SESSION_TOKEN_NAME:
+        raise BadRequest(f"name {name!r} is kept for browser sign-ins; choose another.")
     settings: Settings = request.app.state.settings
     await throttle(request, settings.rate_limit_token_create, "token-create", str(user_id))
     live = await session.scalar(

@@ -164,7 +164,7 @@ async def create_token(request: Request, session: SessionDep, viewer: ViewerDep)
         # The field's label starts the message: "Token name must not contain ...".
         label = clean_line(raw_name, "Token name", MAX_TOKEN_NAME_LENGTH, required=False)
         name = label or "API token"
-        await check_new_token(request, session, viewer.user.id)
+        await check_new_token(request, session, viewer.user.id, name)
     except ApiError as error:
         user = viewer.user
         values = {"name": user.name, "timezone": user.timezone or "", "token_name": raw_name}
