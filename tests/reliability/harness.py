@@ -48,6 +48,13 @@ BASE_URL = "http://meetbook.test"
 MESSAGE_ID = re.compile(r"<notification-(\d+)\.meeting-(\d+)@[^>]+>")
 
 
+def notification_and_meeting(message_id: str) -> tuple[int, int]:
+    """The (notification id, meeting id) a Message-ID names; AssertionError if none."""
+    found = MESSAGE_ID.fullmatch(message_id)
+    assert found, f"unexpected Message-ID {message_id!r}"
+    return int(found.group(1)), int(found.group(2))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
