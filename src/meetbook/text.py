@@ -93,7 +93,7 @@ def _check(value: str, *, max_length: int, multiline: bool, required: bool) -> s
     if bad is not None:
         allowed = " (line breaks and tabs are fine)" if multiline else ""
         raise TextProblem(
-            f"must not contain control or invisible characters (found {bad}){allowed}"
+            f"must not contain control characters or invisible characters (found {bad}){allowed}"
         )
     value = unicodedata.normalize("NFC", value).strip()
     if required and not value:

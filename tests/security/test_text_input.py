@@ -76,7 +76,7 @@ async def send_json(
 def refusal_names_field(response: httpx.Response, field: str) -> None:
     body = assert_envelope(response, 400)
     assert field in body["message"]
-    assert "control or invisible characters" in body["message"]
+    assert "control characters or invisible characters" in body["message"]
 
 
 # The rule itself ---------------------------------------------------------------------
@@ -87,11 +87,11 @@ def refusal_names_field(response: httpx.Response, field: str) -> None:
 )
 def test_every_hostile_character_is_refused_by_both_validators(char: str) -> None:
     assert hostile_character(sample(char)) is not None
-    with pytest.raises(Exception, match="control or invisible") as caught:
+    with pytest.raises(Exception, match="control characters or invisible") as caught:
         clean_line(sample(char), "name", 200)
     assert "name" in str(caught.value)
     if char not in "\n\t":
-        with pytest.raises(Exception, match="control or invisible"):
+        with pytest.raises(Exception, match="control characters or invisible"):
             clean_text(sample(char), "reason", 500)
 
 
@@ -221,7 +221,9 @@ async def test_settings_profile_name(client: httpx.AsyncClient, world: World) ->
             "/settings/profile", data={"csrf_token": csrf, "name": sample(char), "timezone": ""}
         )
         assert response.status_code == 400, label
-        assert 'id="name-error">Name must not contain control or invisible' in response.text
+        assert (
+            'id="name-error">Name must not contain control characters or invisible' in response.text
+        )
     assert (await client.get("/api/v3/me", headers=eve.auth)).json()["name"] == "Eve"
 
 
@@ -234,8 +236,9 @@ async def test_settings_token_name(client: httpx.AsyncClient, world: World, app:
         )
         # NUL used to reach PostgreSQL here and come back as a false 503.
         assert response.status_code == 400, label
-        assert 'id="token-name-error">Token name must not contain control or invisible' in (
-            response.text
+        assert (
+            'id="token-name-error">Token name must not contain control characters or invisible'
+            in (response.text)
         )
     async with app.state.sessionmaker() as session:
         names = set(await session.scalars(select(ApiToken.name).where(ApiToken.user_id == eve.id)))
@@ -257,7 +260,7 @@ async def test_reject_reason_form(
         )
         assert response.status_code == 303, label
         page = await client.get(response.headers["location"])
-        assert "must not contain control or invisible characters" in page.text, label
+        assert "must not contain control characters or invisible characters" in page.text, label
     meeting = (await client.get(f"/api/v3/meeting/{meeting_id}", headers=ben.auth)).json()
     assert meeting["status"] == "pending"
 
@@ -308,7 +311,10 @@ async def test_cli_names(
         out, err = capsys.readouterr()
         assert status != 0, label
         assert out == ""
-        assert err.count("\n") == 1 and "control or invisible characters" in err, (label, err)
+        assert err.count("\n") == 1 and "control characters or invisible characters" in err, (
+            label,
+            err,
+        )
     async with app.state.sessionmaker() as session:
         assert not (await session.scalars(select(User).where(User.name.like("Eve%")))).all()
         assert not (await session.scalars(select(Team).where(Team.name.like("Eve%")))).all()

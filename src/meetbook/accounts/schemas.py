@@ -27,7 +27,7 @@ class TokenRequest(BaseModel):
     def _printable(cls, value: str) -> str:
         # It reaches the database, and PostgreSQL refuses NUL (that was a 503).
         if hostile_character(value) is not None:
-            raise ValueError("must not contain control or invisible characters")
+            raise ValueError("must not contain control characters or invisible characters")
         return value
 
 
