@@ -290,6 +290,8 @@ async def meetbook_serve(
         MEETBOOK_SMTP_HOST="127.0.0.1",
         MEETBOOK_SMTP_PORT=str(smtp_port),
         MEETBOOK_LOG_LEVEL="warning",
+        # Benchmarks measure delivery, not the per-requester cap on new requests.
+        MEETBOOK_RATE_LIMIT_CREATE="off",
     )
     log_path = workdir / "serve.log"
     serve_dir = workdir / "serve"

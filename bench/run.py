@@ -323,6 +323,8 @@ def _server_env(url: str, extra: list[str]) -> dict[str, str]:
     env.update(
         MEETBOOK_DATABASE_URL=url,
         MEETBOOK_SECRET_KEY=SECRET,
+        # Benchmarks measure the server, not the per-requester cap on new requests.
+        MEETBOOK_RATE_LIMIT_CREATE="off",
         # This tree's src/ first: the venv's editable install may point at another
         # checkout, and the servers must run the code being measured.
         PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +29,9 @@ from meetbook.ops import router as ops_router
 from meetbook.ratelimit import RateLimiter
 from meetbook.slowbody import BodyTimeoutMiddleware
 from meetbook.web import install_web
+from meetbook.zones import TZDATA_VERSION
+
+log = logging.getLogger("meetbook.app")
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -67,6 +71,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("app.starting", extra={"tzdata": TZDATA_VERSION, "run_worker": run_worker})
         engine = create_engine(settings)
         app.state.engine = engine
         if not run_worker:

@@ -130,6 +130,7 @@ def _run_db_command(settings: Settings, args: argparse.Namespace) -> dict[str, A
     from meetbook.meetings.timeparse import is_valid_zone
     from meetbook.migrate import upgrade
     from meetbook.models import User
+    from meetbook.text import MAX_TOKEN_NAME_LENGTH, clean_line
 
     upgrade(settings.database_url)
 
@@ -152,7 +153,8 @@ def _run_db_command(settings: Settings, args: argparse.Namespace) -> dict[str, A
             return {"team_id": args.team, "user_id": args.user, "role": args.role}
         if await session.get(User, args.user) is None:
             raise CliError(f"--user: user {args.user} does not exist")
-        token, row = await issue_token(session, args.user, args.name)
+        name = clean_line(args.name, "--name", MAX_TOKEN_NAME_LENGTH, required=False)
+        token, row = await issue_token(session, args.user, name or "CLI token")
         return {"token": token, "id": row.id}
 
     return asyncio.run(_in_transaction(settings, work))

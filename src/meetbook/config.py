@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, gt=0, le=36500)
 
     rate_limit_storage: str = "memory://"
-    # Rules are `limits` strings ("6000/minute", "50 per hour") or "off".
+    # Rules are `limits` strings ("6000/minute", "50 per hour", several joined by ";")
+    # or "off".
     # Per API token, on every authenticated /api/v3 route: high enough for any client
     # that is not running away (and for the benchmarks, which hammer one token each).
     rate_limit_api: str = "6000/minute"
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     rate_limit_token_address: str = "60/minute"
     # GET /calendar/<secret>.ics (no sign-in): per client address.
     rate_limit_calendar_feed: str = "60/minute"
+    # New API tokens per user (POST /api/v3/auth/token and the settings page).
+    rate_limit_token_create: str = "20/hour"
+    # Meeting requests per requester: far above what a person sends by hand, far below
+    # the API rate (a teammate could otherwise send thousands to one person).
+    rate_limit_create: str = "30/hour;200/day"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Seconds a request may wait for a database connection before answering 503.
     db_timeout: float = Field(default=10.0, gt=0, le=300)
@@ -97,6 +103,8 @@ class Settings(BaseSettings):
         "rate_limit_token_account",
         "rate_limit_token_address",
         "rate_limit_calendar_feed",
+        "rate_limit_token_create",
+        "rate_limit_create",
     )
     @classmethod
     def _rate_rule(cls, value: str) -> str:
@@ -107,8 +115,9 @@ class Settings(BaseSettings):
             rules = parse_many(value)
         except ValueError:
             rules = []
-        if len(rules) != 1 or rules[0].amount < 1:
-            raise ValueError('must be a rate such as "600/minute" or "50 per hour", or "off"')
+        # Several rules (`30/hour;200/day`) must all hold.
+        if not rules or any(rule.amount < 1 for rule in rules):
+            raise ValueError('must be a rate such as "600/minute" or "30/hour;200/day", or "off"')
         return value
 
     @field_validator("fcm_credentials", "vapid_private_key")

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from meetbook.errors import error_response
 from meetbook.metrics import exposition, refresh_queue_depth
+from meetbook.zones import TZDATA_VERSION
 
 router = APIRouter(tags=["operations"])
 
@@ -26,8 +27,8 @@ _FAILED: dict[int | str, dict[str, Any]] = {
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+    """The process is up; `tzdata` is the IANA time zone release it uses."""
+    return {"status": "ok", "tzdata": TZDATA_VERSION}
 
 
 @router.get("/readyz", responses={**_UNAVAILABLE, **_FAILED})

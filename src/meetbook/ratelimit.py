@@ -1,6 +1,7 @@
 """Rate limiting with the `limits` library, shared by the web page and the API.
 
-Rules are `limits` strings such as "10/minute" or "50 per hour". Counters live in the
+Rules are `limits` strings such as "10/minute" or "50 per hour"; several joined by `;`
+("30/hour;200/day") must all hold. Counters live in the
 storage named by `MEETBOOK_RATE_LIMIT_STORAGE`: `memory://` (one process, kept here in
 `_MemoryWindows`) or `redis://host:6379/0` (shared by every process and host, through
 limits' asyncio API). A moving window is used, so a burst at a window's edge cannot
@@ -16,7 +17,7 @@ import time
 from collections import deque
 from typing import Any
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage as AsyncStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
@@ -29,8 +30,8 @@ _REDIS_SCHEMES = ("redis", "rediss", "redis+unix", "redis+sentinel", "redis+clus
 
 
 @functools.cache
-def _rule(rule: str) -> RateLimitItem:
-    return parse(rule)
+def _rules(rule: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(rule))
 
 
 def _async_uri(uri: str) -> tuple[str, dict[str, Any]]:
@@ -108,8 +109,18 @@ class RateLimiter:
         self._strategy = MovingWindowRateLimiter(storage)
 
     async def hit(self, rule: str, *keys: str) -> float | None:
-        """Count one hit; None when allowed, else the seconds until a retry may succeed."""
-        item = _rule(rule)
+        """Count one hit; None when allowed, else the seconds until a retry may succeed.
+
+        With several rules, the first one exceeded answers (and the later ones are not
+        counted, so a refused request does not use up a longer window's allowance).
+        """
+        for item in _rules(rule):
+            wait = await self._hit_one(item, rule, keys)
+            if wait is not None:
+                return wait
+        return None
+
+    async def _hit_one(self, item: RateLimitItem, rule: str, keys: tuple[str, ...]) -> float | None:
         if self._memory is not None:
             return self._memory.hit(item, keys)
         try:
@@ -126,11 +137,12 @@ class RateLimiter:
 
     async def clear(self, rule: str, *keys: str) -> None:
         """Forget the hits of (rule, keys), for example after a successful sign-in."""
-        if self._memory is not None:
-            self._memory.clear(_rule(rule), keys)
-            return
         try:
-            await self._strategy.clear(_rule(rule), *keys)
+            for item in _rules(rule):
+                if self._memory is not None:
+                    self._memory.clear(item, keys)
+                else:
+                    await self._strategy.clear(item, *keys)
         except Exception as error:
             log.warning("ratelimit.storage_error", extra={"error": str(error)[:300], "rule": rule})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import Any
 
@@ -16,6 +17,9 @@ from meetbook.demo import DEMO_PASSWORD, ensure_demo_data, read_tokens, tokens_f
 from meetbook.logs import configure_logging
 from meetbook.metrics import remove_shared_directory, share_between_processes, worker_registry
 from meetbook.migrate import upgrade
+from meetbook.zones import TZDATA_VERSION
+
+log = logging.getLogger("meetbook.server")
 
 # How `serve` tells the API processes uvicorn starts whether to run the worker.
 RUN_WORKER_ENV = "MEETBOOK_INTERNAL_RUN_WORKER"
@@ -69,6 +73,17 @@ async def _demo(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def per_process_limits_warning(settings: Settings, workers: int) -> str | None:
+    """What to tell the operator when every API process keeps its own rate counters."""
+    if workers <= 1 or not settings.rate_limit_storage.lower().startswith("memory://"):
+        return None
+    return (
+        f"MEETBOOK_RATE_LIMIT_STORAGE is memory://, so each of the {workers} API processes "
+        f"counts its own rate limits and every limit is in effect {workers} times higher; "
+        "set it to a shared redis:// URL for limits that hold across processes."
+    )
+
+
 def serve(
     settings: Settings, *, host: str, port: int, workers: int, run_worker: bool, demo: bool
 ) -> None:
@@ -93,6 +108,9 @@ def serve(
     )
     if settings.smtp_host is None:
         print(f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True)
+    if warning := per_process_limits_warning(settings, workers):
+        log.warning("ratelimit.per_process", extra={"workers": workers, "detail": warning})
+        print(f"Warning: {warning}", flush=True)
     os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"
     # Before uvicorn spawns the processes: they must import prometheus_client with it set.
     shared_metrics = share_between_processes() if workers > 1 else None
@@ -115,6 +133,7 @@ def run_worker(settings: Settings, *, concurrency: int, metrics_port: int | None
     from meetbook.notifications.worker import run_standalone
 
     configure_logging(settings.log_level)
+    log.info("worker.starting", extra={"tzdata": TZDATA_VERSION, "concurrency": concurrency})
     upgrade(settings.database_url)
     if metrics_port is not None:
         # A thread beside the worker's event loop: scrapes never wait for a delivery.

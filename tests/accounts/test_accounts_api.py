@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from meetbook.auth.tokens import hash_token
@@ -87,3 +88,21 @@ async def test_token_use_is_recorded(client, world: World, sessionmaker) -> None
             select(ApiToken).where(ApiToken.token_hash == hash_token(person.token))
         )
     assert stored.last_used_at is not None
+
+
+async def test_patch_me_timezone_null_clears_it(client, world: World) -> None:
+    person = await world.person("Zoned", timezone="Europe/Paris")
+    cleared = await client.patch("/api/v3/me", json={"timezone": None}, headers=person.auth)
+    assert cleared.status_code == 200 and cleared.json()["timezone"] is None
+    assert (await client.get("/api/v3/me", headers=person.auth)).json()["timezone"] is None
+    # Leaving the field out keeps it.
+    await client.patch("/api/v3/me", json={"timezone": "Asia/Tokyo"}, headers=person.auth)
+    kept = await client.patch("/api/v3/me", json={"name": "Renamed"}, headers=person.auth)
+    assert kept.json()["timezone"] == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("name", ["Factory", "localtime", "posixrules", "Etc/Unknown"])
+async def test_names_that_are_no_place_are_refused_as_zones(client, world: World, name) -> None:
+    person = await world.person()
+    response = await client.patch("/api/v3/me", json={"timezone": name}, headers=person.auth)
+    assert response.status_code == 400 and "timezone" in response.json()["message"]

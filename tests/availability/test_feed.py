@@ -62,16 +62,16 @@ async def test_feed_serves_confirmed_and_pending_meetings(client, trio, clock) -
     path = await _new_feed(client, ben)
     events = _events(await client.get(path))  # no Authorization header
     assert set(events) == {
-        f"meeting-{kept['id']}@meetbook.test",
-        f"meeting-{pending['id']}@meetbook.test",
+        f"meeting-{kept['booking_number']}@meetbook.test",
+        f"meeting-{pending['booking_number']}@meetbook.test",
     }
-    assert events[f"meeting-{kept['id']}@meetbook.test"] == {
+    assert events[f"meeting-{kept['booking_number']}@meetbook.test"] == {
         "status": "CONFIRMED",
         "start": "2027-03-02T10:00:00+00:00",
         "summary": "Meeting: Ana and Ben",
     }
-    assert events[f"meeting-{pending['id']}@meetbook.test"]["status"] == "TENTATIVE"
-    assert f"meeting-{others['id']}@meetbook.test" not in events
+    assert events[f"meeting-{pending['booking_number']}@meetbook.test"]["status"] == "TENTATIVE"
+    assert f"meeting-{others['booking_number']}@meetbook.test" not in events
 
 
 async def test_the_uid_is_the_one_of_the_emailed_invite(client, trio) -> None:
@@ -81,7 +81,7 @@ async def test_the_uid_is_the_one_of_the_emailed_invite(client, trio) -> None:
     kept = await confirmed(client, ana, ben, team_id, "2027-03-02 10:00:00")
     # The requester's feed holds it too.
     events = _events(await client.get(await _new_feed(client, ana)))
-    assert set(events) == {invite_uid(kept["id"], "meetbook.test")}
+    assert set(events) == {invite_uid(kept["booking_number"], "meetbook.test")}
 
 
 async def test_past_meetings_stay_for_thirty_days(client, trio, clock) -> None:
@@ -92,7 +92,7 @@ async def test_past_meetings_stay_for_thirty_days(client, trio, clock) -> None:
     clock.advance(days=20)
     events = _events(await client.get(path))
     # The confirmed one is still there (completed); the expired request is not.
-    assert len(events) == 1 and f"meeting-{gone['id']}@meetbook.test" not in events
+    assert len(events) == 1 and f"meeting-{gone['booking_number']}@meetbook.test" not in events
     clock.advance(days=11)
     assert _events(await client.get(path)) == {}
 

@@ -42,7 +42,7 @@ async def test_a_pending_meeting_is_published_tentative(client, trio, clock) -> 
     for person in (requester, recipient):
         calendar, event = await _ics(client, meeting["id"], person)
         assert calendar["METHOD"] == "PUBLISH"
-        assert event["UID"] == f"meeting-{meeting['id']}@meetbook.test"
+        assert event["UID"] == f"meeting-{meeting['booking_number']}@meetbook.test"
         assert event["SEQUENCE"] == 0
         assert event["STATUS"] == "TENTATIVE"
         assert int(event["DTSTART"].dt.timestamp()) == meeting["start_time"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -84,8 +85,7 @@ def test_local_forms_are_wall_clock_time_in_the_zone(text: str, expected: dateti
         ("Mon, 15 Dec 2025 14:00:00 UT", utc(2025, 12, 15, 14)),
         # RFC 5322: -0000 is UTC with the sender's own zone unknown, not local time.
         ("Mon, 15 Dec 2025 14:00:00 -0000", utc(2025, 12, 15, 14)),
-        # The weekday contradicts the date (15 Dec 2025 is a Monday); the date wins.
-        ("Fri, 15 Dec 2025 14:00:00 +0000", utc(2025, 12, 15, 14)),
+        # (A weekday that contradicts the date is refused: test_contradicting_weekday.)
         ("15 Dec 2025 14:00 UTC", utc(2025, 12, 15, 14)),
         ("December 15, 2025 2:00 PM +05:30", utc(2025, 12, 15, 8, 30)),
         ("Dec 15 2025 14:00 Z", utc(2025, 12, 15, 14)),
@@ -374,3 +374,105 @@ def test_year_9998_is_still_accepted() -> None:
 def test_naive_now_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         parse_meeting_time("2025-12-15 14:00", NEW_YORK, now=datetime(2025, 6, 1))
+
+
+# Found by an independent oracle (issue 10) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2031-06-17T10:00+05:60",
+        "2031-06-17T10:00+0560",
+        "2031-06-17 10:00:00 -03:75",
+        "2031-06-17T10:00+24:00",
+        "17 Jun 2031 10:00 +05:60",
+        "Tue, 17 Jun 2031 10:00:00 +0560",
+    ],
+)
+def test_offset_minutes_above_59_are_refused(text: str) -> None:
+    # fromisoformat read +05:60 as +06:00: a typo moved the meeting by an hour.
+    assert "invalid UTC offset" in rejection(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Wed, 17 Jun 2031 10:00",
+        "Wed, 17 Jun 2031 10:00:00 +0000",
+        "Wednesday, June 17, 2031 10:00",
+        "wed 17 June 2031 10:00 UTC",
+    ],
+)
+def test_contradicting_weekday(text: str) -> None:
+    message = rejection(text)
+    assert message.startswith("date says Wednesday, but 17 June 2031 is a Tuesday")
+    assert "weekday does not match" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Tue, 17 Jun 2031 10:00", "Tuesday, June 17, 2031 10:00", "Tue, 17 Jun 2031 10:00 +0000"],
+)
+def test_a_matching_weekday_is_fine(text: str) -> None:
+    assert parse(text, ZoneInfo("UTC")) == utc(2031, 6, 17, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2031-06-17 2:00 PM", utc(2031, 6, 17, 14)),
+        ("2031-06-17 02:00 PM", utc(2031, 6, 17, 14)),
+        ("2031-06-17 2:00 P.M.", utc(2031, 6, 17, 14)),
+        ("2031-06-17 2:00 p.m.", utc(2031, 6, 17, 14)),
+        ("2031-06-17 2 pm", utc(2031, 6, 17, 14)),
+        ("2031-06-17T02:00PM", utc(2031, 6, 17, 14)),
+        ("2031-06-17 12:30 AM", utc(2031, 6, 17, 0, 30)),
+        ("2031-06-17 12:00 PM", utc(2031, 6, 17, 12)),
+        ("2031-06-17 9:15:30 am +02:00", utc(2031, 6, 17, 7, 15, 30)),
+        ("2031-06-17 2:00 PM UTC", utc(2031, 6, 17, 14)),
+        ("June 17, 2031 2:00 P.M.", utc(2031, 6, 17, 14)),
+    ],
+)
+def test_twelve_hour_times(text: str, expected: datetime) -> None:
+    assert parse(text, ZoneInfo("UTC")) == expected
+
+
+@pytest.mark.parametrize("text", ["2031-06-17 13:00 PM", "2031-06-17 0:30 AM"])
+def test_a_twelve_hour_time_outside_1_to_12_is_refused_clearly(text: str) -> None:
+    message = rejection(text)
+    assert "12-hour clock goes from 1 to 12" in message
+    assert "abbreviation" not in message
+
+
+@pytest.mark.parametrize("name", ["Factory", "localtime", "posixrules", "Etc/Unknown"])
+def test_names_that_are_no_place_are_not_zones(name: str) -> None:
+    assert not is_valid_zone(name)
+    assert resolve_zone(name).key == "UTC"
+
+
+def test_zones_come_from_the_pinned_tzdata_package_not_the_host() -> None:
+    import importlib.resources
+    import zoneinfo
+
+    import tzdata
+
+    assert zoneinfo.TZPATH == ()
+    packaged = importlib.resources.files("tzdata.zoneinfo") / "America" / "Vancouver"
+    with packaged.open("rb") as data:
+        expected = ZoneInfo.from_file(data)
+    winter = datetime(2027, 1, 15, 12, tzinfo=UTC)
+    vancouver = ZoneInfo("America/Vancouver")
+    assert winter.astimezone(vancouver).utcoffset() == winter.astimezone(expected).utcoffset()
+    host = Path("/usr/share/zoneinfo/tzdata.zi")
+    if host.is_file():
+        host_version = host.read_text().split("\n", 1)[0].removeprefix("# version ").strip()
+        host_file = Path("/usr/share/zoneinfo/America/Vancouver")
+        if host_version != tzdata.IANA_VERSION and host_file.is_file():
+            # This machine (2025b against the pinned 2026f) disagrees for Vancouver from
+            # November 2026; meetbook follows the package.
+            with host_file.open("rb") as data:
+                from_host = ZoneInfo.from_file(data)
+            host_offset = winter.astimezone(from_host).utcoffset()
+            if host_offset != winter.astimezone(expected).utcoffset():
+                assert winter.astimezone(vancouver).utcoffset() != host_offset

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -124,7 +126,7 @@ def test_message_id_is_stable_per_notification() -> None:
 
     first, second = render(notice), render(notice)
 
-    assert first["Message-ID"] == "<notification-9002.meeting-123@meet.example.test>"
+    assert first["Message-ID"] == "<notification-9002.meeting-123@mb-7q4k-9x2p.meet.example.test>"
     assert second["Message-ID"] == first["Message-ID"]
     other = render(make_notice("meeting-confirmed", notification_id=9003))
     assert other["Message-ID"] != first["Message-ID"]
@@ -215,7 +217,7 @@ def test_confirmed_email_carries_a_request_invite_inline_and_attached() -> None:
         content = part.get_content()
         calendar = Calendar.from_ical(content if isinstance(content, bytes) else content.encode())
         assert calendar["METHOD"] == "REQUEST"
-        assert calendar.events[0]["UID"] == "meeting-123@meet.example.test"
+        assert calendar.events[0]["UID"] == "meeting-MB-7Q4K-9X2P@meet.example.test"
     # Text and HTML still come first for clients without calendar support.
     assert "is confirmed" in text_of(message) or "confirmed your meeting" in text_of(message)
 
@@ -286,3 +288,54 @@ def test_subjects_name_the_other_participant_and_the_readers_time(
     event: Event, subject: str
 ) -> None:
     assert render(make_notice(event))["Subject"] == subject
+
+
+# Header folding and identity (issue 10) -------------------------------------------------
+
+LONG_NAME = "Zoë Ångström-Øvergaard Łukasiewicz Ñúñez Çelik Šťastná Ďuriš"
+ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
+
+
+@pytest.mark.parametrize("event", EVENTS)
+@pytest.mark.parametrize("name", [LONG_NAME, "李" * 60, ("Ünïcödé " * 8).strip()])
+def test_long_non_ascii_names_fold_within_the_rfc_limits(event: Event, name: str) -> None:
+    assert len(name) >= 60
+    meeting = make_meeting(requester_name=name, recipient_name=name)
+    notice = make_notice(event, meeting, to_name=name, actor_name=name)
+    wire = render(notice).as_bytes(policy=policy.SMTP)
+    head = wire.split(b"\r\n\r\n", 1)[0].decode("ascii")
+
+    for line in head.split("\r\n"):
+        assert len(line) <= 78, line  # RFC 5322 §2.1.1
+    words = ENCODED_WORD.findall(head)
+    assert words and all(len(word) <= 75 for word in words), words  # RFC 2047 §2
+    # An RFC 2047 decoder gets the name back exactly.
+    parsed = message_from_bytes(wire, policy=policy.compat32)
+    to = str(make_header(decode_header(parsed["To"])))
+    assert to == f"{name} <{notice.to_email}>"
+    subject = str(make_header(decode_header(parsed["Subject"])))
+    if event != "meeting-created":
+        assert name in subject
+
+
+def test_message_id_and_uid_differ_between_installs_and_stay_stable() -> None:
+    # Two installs (or a restored database) reuse row ids; their booking numbers differ.
+    here = make_notice("meeting-confirmed", make_meeting(booking_number="MB-7Q4K-9X2P-M3KC"))
+    there = make_notice("meeting-confirmed", make_meeting(booking_number="MB-1ABC-2DEF-3GH4"))
+    assert here.notification_id == there.notification_id and here.meeting.id == there.meeting.id
+
+    assert render(here)["Message-ID"] != render(there)["Message-ID"]
+    assert render(here)["Message-ID"] == render(here)["Message-ID"]
+    uids = {calendar_uid(render(notice)) for notice in (here, there)}
+    assert len(uids) == 2
+    # One meeting keeps one UID from its invite to its cancellation.
+    cancelled = make_notice(
+        "meeting-cancelled",
+        make_meeting(booking_number="MB-7Q4K-9X2P-M3KC", was_confirmed=True, sequence=1),
+    )
+    assert calendar_uid(render(cancelled)) == calendar_uid(render(here))
+
+
+def calendar_uid(message: EmailMessage) -> str:
+    [part, *_] = calendar_parts(message)
+    return str(Calendar.from_ical(part.get_content()).walk("VEVENT")[0]["UID"])

@@ -463,7 +463,7 @@ async def test_mailbox_shows_kept_emails_newest_first(viewer, sessionmaker) -> N
     assert positions == sorted(positions, reverse=True)
     assert page.index("third@example.test") < page.index("first@example.test")
     assert "You have received new meeting request!" in page
-    assert "&lt;notification-3.meeting-123@meet.example.test&gt;" in page  # Message-ID
+    assert "&lt;notification-3.meeting-123@mb-7q4k-9x2p.meet.example.test&gt;" in page
     assert "Alice Requester" in page
     assert page.count("<pre>") == 3  # the text parts
     # The HTML parts, each from its own URL into a frame sandboxed without scripts.

@@ -29,7 +29,7 @@ def test_request_invite_properties() -> None:
     assert calendar["VERSION"] == "2.0"
     assert calendar["PRODID"] == "-//meetbook//meetbook//EN"
     assert calendar["METHOD"] == "REQUEST"
-    assert event["UID"] == "meeting-123@meet.example.test"
+    assert event["UID"] == "meeting-MB-7Q4K-9X2P@meet.example.test"
     assert event["SEQUENCE"] == 0
     assert event["STATUS"] == "CONFIRMED"
     assert event["DTSTART"].dt == START

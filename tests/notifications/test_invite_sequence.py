@@ -47,7 +47,7 @@ async def test_confirm_and_cancel_invites_match_the_meeting(
     meeting = (await create_meeting(client, requester, recipient, team_id, future(clock))).json()
     await client.post(f"/api/v3/meeting/{meeting['id']}/confirm", headers=recipient.auth)
     await worker.drain()
-    uid = f"meeting-{meeting['id']}@meetbook.test"
+    uid = f"meeting-{meeting['booking_number']}@meetbook.test"
     assert _invites(handler.messages()) == [("REQUEST", uid, 0), ("REQUEST", uid, 0)]
 
     cancelled = await client.post(f"/api/v3/meeting/{meeting['id']}/cancel", headers=recipient.auth)

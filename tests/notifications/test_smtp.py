@@ -72,7 +72,10 @@ async def test_each_event_email_is_delivered_over_smtp(
     assert envelope.mail_from == "no-reply@meet.example.test"
     assert envelope.rcpt_tos == [notice.to_email]
     [received] = inbox.messages()
-    assert received["Message-ID"] == f"<notification-{notice.notification_id}.meeting-123@{DOMAIN}>"
+    assert (
+        received["Message-ID"]
+        == f"<notification-{notice.notification_id}.meeting-123@mb-7q4k-9x2p.{DOMAIN}>"
+    )
     assert received["To"].addresses[0].addr_spec == notice.to_email
     text = received.get_body(("plain",)).get_content()
     html = received.get_body(("html",)).get_content()

@@ -44,8 +44,15 @@ from tests.conftest import Person
 
 SECRET_KEY = "reliability-secret-key-" + "x" * 40
 BASE_URL = "http://meetbook.test"
-# render_email: Message-ID is <notification-{id}.meeting-{meeting id}@{domain}>.
+# render_email: Message-ID is <notification-{id}.meeting-{meeting id}@{booking}.{domain}>.
 MESSAGE_ID = re.compile(r"<notification-(\d+)\.meeting-(\d+)@[^>]+>")
+
+
+def notification_and_meeting(message_id: str) -> tuple[int, int]:
+    """The (notification id, meeting id) a Message-ID names; AssertionError if none."""
+    found = MESSAGE_ID.fullmatch(message_id)
+    assert found, f"unexpected Message-ID {message_id!r}"
+    return int(found.group(1)), int(found.group(2))
 
 
 def free_port() -> int:
@@ -70,6 +77,8 @@ def meetbook_env(database_url: str, **settings: object) -> dict[str, str]:
         MEETBOOK_SECRET_KEY=SECRET_KEY,
         MEETBOOK_BASE_URL=BASE_URL,
         MEETBOOK_LOG_LEVEL="info",
+        # Load from a few requesters is the point here, not the per-requester cap.
+        MEETBOOK_RATE_LIMIT_CREATE="off",
         PYTHONUNBUFFERED="1",
     )
     # The suite's test-only cheap Argon2 (tests/conftest.py) is the one MEETBOOK_* kept.

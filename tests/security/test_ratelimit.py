@@ -7,11 +7,17 @@ counters live under a key prefix of their own, which is all they delete afterwar
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import socket
+import subprocess
+import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +26,16 @@ import pytest
 import redis.asyncio as redis_asyncio
 from fastapi import FastAPI
 
+import meetbook
+from meetbook.accounts.tokenlimits import MAX_LIVE_TOKENS
 from meetbook.app import create_app
 from meetbook.auth.tokens import issue_token
-from meetbook.config import SettingsError, load_settings
+from meetbook.config import Settings, SettingsError, load_settings
 from meetbook.ratelimit import RateLimiter
-from tests.conftest import Person, World, _empty_tables, settings_for
+from meetbook.server import per_process_limits_warning
+from tests.conftest import Person, World, _empty_tables, create_meeting, settings_for
+from tests.security.test_text_input import PASSWORD as STRONG_PASSWORD
+from tests.security.test_text_input import web_sign_in
 from tests.test_errors import assert_envelope
 
 REDIS_URL = os.environ.get("MEETBOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -196,9 +207,16 @@ async def test_sign_in_defaults(make_client) -> None:
 
 
 @pytest.mark.parametrize(
-    "variable", ["RATE_LIMIT_API", "RATE_LIMIT_TOKEN_ACCOUNT", "RATE_LIMIT_TOKEN_ADDRESS"]
+    "variable",
+    [
+        "RATE_LIMIT_API",
+        "RATE_LIMIT_TOKEN_ACCOUNT",
+        "RATE_LIMIT_TOKEN_ADDRESS",
+        "RATE_LIMIT_TOKEN_CREATE",
+        "RATE_LIMIT_CREATE",
+    ],
 )
-@pytest.mark.parametrize("value", ["lots", "0/minute", "10/fortnight", "5/second;3/minute", ""])
+@pytest.mark.parametrize("value", ["lots", "0/minute", "10/fortnight", "5/second;0/minute", ""])
 def test_a_malformed_rule_stops_start_up_with_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
 ) -> None:
@@ -213,7 +231,13 @@ def test_a_malformed_rule_stops_start_up_with_one_line(
 
 @pytest.mark.parametrize(
     ("value", "stored"),
-    [("120/minute", "120/minute"), (" 50 per hour ", "50 per hour"), ("OFF", "off")],
+    [
+        ("120/minute", "120/minute"),
+        (" 50 per hour ", "50 per hour"),
+        ("OFF", "off"),
+        # Several rules, all of which must hold (MEETBOOK_RATE_LIMIT_CREATE's default).
+        ("30/hour;200/day", "30/hour;200/day"),
+    ],
 )
 def test_well_formed_rules_are_accepted(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, stored: str
@@ -303,3 +327,169 @@ async def test_an_unreachable_redis_lets_requests_through(make_client) -> None:
     ana = await World(app.state.sessionmaker).person()
     for _ in range(3):
         assert (await client.get("/api/v3/me", headers=ana.auth)).status_code == 200
+
+
+# --- abuse limits: meeting requests, token minting, per-process storage -----------------
+
+
+async def test_meeting_requests_are_limited_per_requester(make_client) -> None:
+    app, client = await make_client(rate_limit_create="3/hour")
+    world = World(app.state.sessionmaker)
+    ana, ben, cat = await world.person(), await world.person(), await world.person()
+    team = await world.team(ana, ben, cat)
+    day = (datetime.now(UTC) + timedelta(days=7)).date()
+    for hour in range(3):
+        response = await create_meeting(client, ana, ben, team, f"{day} 1{hour}:00")
+        assert response.status_code == 201, response.text
+    refused = await create_meeting(client, ana, ben, team, f"{day} 14:00")
+    assert_envelope(refused, 429)
+    retry_after = int(refused.headers["retry-after"])
+    assert 3000 <= retry_after <= 3600
+    # Another requester keeps their own allowance, and the API rate was not the reason.
+    assert (await create_meeting(client, cat, ben, team, f"{day} 15:00")).status_code == 201
+    assert (await client.get("/api/v3/me", headers=ana.auth)).status_code == 200
+
+
+async def test_an_idempotent_replay_does_not_count_against_the_create_limit(make_client) -> None:
+    app, client = await make_client(rate_limit_create="1/hour")
+    world = World(app.state.sessionmaker)
+    ana, ben = await world.person(), await world.person()
+    team = await world.team(ana, ben)
+    date = f"{(datetime.now(UTC) + timedelta(days=3)).date()} 10:00"
+    key = {"Idempotency-Key": "retry-1"}
+    body = {"user_id": ben.id, "team_id": team, "date": date}
+    first = await client.post("/api/v3/meeting/create", json=body, headers={**ana.auth, **key})
+    again = await client.post("/api/v3/meeting/create", json=body, headers={**ana.auth, **key})
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    assert_envelope(await create_meeting(client, ana, ben, team, date), 429)
+
+
+async def test_the_default_create_limit(make_client) -> None:
+    app, client = await make_client()
+    assert app.state.settings.rate_limit_create == "30/hour;200/day"
+    world = World(app.state.sessionmaker)
+    ana, ben = await world.person(), await world.person()
+    team = await world.team(ana, ben)
+    day = datetime.now(UTC) + timedelta(days=2)
+    for n in range(30):
+        date = (day + timedelta(hours=n)).strftime("%Y-%m-%d %H:00")
+        assert (await create_meeting(client, ana, ben, team, date)).status_code == 201
+    assert_throttled_long(await create_meeting(client, ana, ben, team, "2040-01-01 10:00"))
+
+
+def assert_throttled_long(response: httpx.Response) -> None:
+    assert_envelope(response, 429)
+    assert int(response.headers["retry-after"]) > 60
+
+
+async def test_the_web_form_shares_the_create_limit(make_client) -> None:
+    app, client = await make_client(rate_limit_create="1/hour")
+    world = World(app.state.sessionmaker)
+    ana = await world.person(password=STRONG_PASSWORD)
+    ben = await world.person()
+    team = await world.team(ana, ben)
+    day = (datetime.now(UTC) + timedelta(days=3)).date()
+    assert (await create_meeting(client, ana, ben, team, f"{day} 10:00")).status_code == 201
+    csrf = await web_sign_in(client, ana)
+    data = {
+        "csrf_token": csrf,
+        "team_id": str(team),
+        "user_id": str(ben.id),
+        "date": f"{day} 11:00",
+    }
+    response = await client.post("/meetings/new", data=data)
+    assert response.status_code == 429
+    assert "Too many requests" in response.text
+
+
+async def test_minting_tokens_is_throttled_per_user(make_client) -> None:
+    app, client = await make_client(rate_limit_token_create="2/hour")
+    world = World(app.state.sessionmaker)
+    ana = await world.person(password=STRONG_PASSWORD)
+    body = {"email": ana.email, "password": STRONG_PASSWORD}
+    for _ in range(2):
+        assert (await client.post("/api/v3/auth/token", json=body)).status_code == 201
+    assert_envelope(await client.post("/api/v3/auth/token", json=body), 429)
+    # The settings page draws on the same allowance.
+    csrf = await web_sign_in(client, ana)
+    page = await client.post("/settings/tokens", data={"csrf_token": csrf, "name": "More"})
+    assert page.status_code == 429
+    assert "retry-after" in page.headers
+    assert 'id="token-name-error">Too many requests' in page.text
+
+
+async def test_live_api_tokens_are_capped(make_client) -> None:
+    app, client = await make_client(rate_limit_token_create="off")
+    world = World(app.state.sessionmaker)
+    ana = await world.person(password=STRONG_PASSWORD)  # holds one token already
+    async with app.state.sessionmaker() as session, session.begin():
+        for n in range(MAX_LIVE_TOKENS - 1):
+            await issue_token(session, ana.id, f"script {n}")
+    body = {"email": ana.email, "password": STRONG_PASSWORD}
+    refused = await client.post("/api/v3/auth/token", json=body)
+    message = assert_envelope(refused, 409)["message"]
+    assert f"{MAX_LIVE_TOKENS} active API tokens" in message and "revoke" in message
+    # Signing in to the page still works (sessions are not counted) ...
+    csrf = await web_sign_in(client, ana)
+    page = await client.post("/settings/tokens", data={"csrf_token": csrf, "name": "One more"})
+    assert page.status_code == 409
+    # A token named like a session is still an API token, and counted.
+    disguised = await client.post("/api/v3/auth/token", json={**body, "name": "web session"})
+    assert_envelope(disguised, 409)
+    # ... and revoking one makes room again.
+    assert (await client.delete("/api/v3/auth/token", headers=ana.auth)).status_code == 204
+    assert (await client.post("/api/v3/auth/token", json=body)).status_code == 201
+
+
+def test_per_process_storage_with_several_workers_is_called_out() -> None:
+    settings = Settings(secret_key="s" * 32)
+    assert per_process_limits_warning(settings, 1) is None
+    warning = per_process_limits_warning(settings, 3)
+    assert warning is not None and "3" in warning and "memory://" in warning
+    shared = Settings(secret_key="s" * 32, rate_limit_storage="redis://127.0.0.1:6379/0")
+    assert per_process_limits_warning(shared, 3) is None
+
+
+def test_serve_prints_and_logs_the_per_process_warning(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        "MEETBOOK_SECRET_KEY": "serve-test-secret-" + "x" * 32,
+        # This tree's meetbook, whatever the working directory.
+        "PYTHONPATH": str(Path(meetbook.__file__).resolve().parents[1]),
+    }
+    command = [sys.executable, "-m", "meetbook.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", "2", "--no-worker"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Never wait on a server that does not print the line: stop it after a minute.
+    deadline = threading.Timer(90, process.kill)
+    deadline.start()
+    try:
+        lines: list[str] = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Warning:"):
+                break
+        assert any("each of the 2 API processes" in line for line in lines), lines
+    finally:
+        deadline.cancel()
+        process.terminate()
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+    logged = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    [entry] = [e for e in logged if e["event"] == "ratelimit.per_process"]
+    assert entry["level"] == "warning" and entry["workers"] == 2

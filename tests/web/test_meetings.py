@@ -427,7 +427,9 @@ async def test_the_meeting_page_offers_its_ics(client: httpx.AsyncClient, world:
     assert ics.status_code == 200
     assert ics.headers["content-type"].startswith("text/calendar")
     assert b"METHOD:PUBLISH" in ics.content
-    assert f"UID:meeting-{meeting_id}@testserver".encode() in ics.content
+    async with world.sessionmaker() as session:
+        booking = (await session.get(Meeting, meeting_id)).booking_number
+    assert f"UID:meeting-{booking}@testserver".encode() in ics.content
     client.cookies.clear()
     await sign_in(client, eve)
     assert (await client.get(f"/meetings/{meeting_id}/ics")).status_code == 404

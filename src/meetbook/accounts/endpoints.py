@@ -16,6 +16,7 @@ from meetbook.accounts.schemas import (
     TokenOut,
     TokenRequest,
 )
+from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.deps import CurrentToken, CurrentUser, throttle
 from meetbook.auth.tokens import issue_token, revoke_token
 from meetbook.config import Settings
@@ -59,7 +60,8 @@ async def create_token(
     user = await service.authenticate(request.app.state.sessionmaker, body.email, body.password)
     if user is None:
         raise Unauthorized("The email or password is wrong.")
-    name = (body.name or "API token").strip() or "API token"
+    name = body.name or "API token"
+    await check_new_token(request, session, user.id)
     token, row = await issue_token(session, user.id, name)
     return {"token": token, "id": row.id, "name": row.name}
 

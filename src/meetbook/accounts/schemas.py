@@ -5,12 +5,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from meetbook.meetings.timeparse import is_valid_zone
-
-
-def _no_control_chars(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+from meetbook.text import PersonName, TokenName, hostile_character
 
 
 class TokenRequest(BaseModel):
@@ -18,7 +13,7 @@ class TokenRequest(BaseModel):
 
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
-    name: str | None = Field(default=None, max_length=100, description="A label for the token.")
+    name: TokenName | None = Field(default=None, description="A label for the token.")
 
     @field_validator("email", "password", "name", mode="before")
     @classmethod
@@ -27,12 +22,13 @@ class TokenRequest(BaseModel):
             raise ValueError("must be a string")
         return value
 
-    @field_validator("email", "name")
+    @field_validator("email")
     @classmethod
-    def _printable(cls, value: str | None) -> str | None:
-        # Both reach the database; PostgreSQL refuses NUL (that was a 503) and a token's
-        # name is shown on the settings page.
-        return None if value is None else _no_control_chars(value)
+    def _printable(cls, value: str) -> str:
+        # It reaches the database, and PostgreSQL refuses NUL (that was a 503).
+        if hostile_character(value) is not None:
+            raise ValueError("must not contain control characters or invisible characters")
+        return value
 
 
 class TokenOut(BaseModel):
@@ -51,17 +47,17 @@ class ProfileOut(BaseModel):
 class ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: str | None = Field(default=None, max_length=64, description="An IANA zone name.")
+    name: PersonName | None = None
+    timezone: str | None = Field(
+        default=None, max_length=64, description="An IANA zone name; null clears it (UTC)."
+    )
 
     @field_validator("name", mode="before")
     @classmethod
-    def _clean_name(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str):
+    def _text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
             raise ValueError("must be a string")
-        return _no_control_chars(value.strip())
+        return value
 
     @field_validator("timezone", mode="before")
     @classmethod

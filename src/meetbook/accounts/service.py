@@ -12,6 +12,7 @@ from meetbook.auth.strength import check_new_password
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
 from meetbook.models import Team, TeamMember, User
+from meetbook.text import MAX_NAME_LENGTH, clean_line
 
 ROLES = ("member", "admin")
 
@@ -62,9 +63,7 @@ async def authenticate(
 async def create_user(
     session: AsyncSession, *, name: str, email: str, timezone: str | None, password: str | None
 ) -> User:
-    name = name.strip()
-    if not name or len(name) > 200 or _has_control_characters(name):
-        raise BadRequest("name must be 1 to 200 characters without control characters.")
+    name = clean_line(name, "name", MAX_NAME_LENGTH)
     email = check_email(email)
     if password is not None:
         check_new_password(password, user_inputs=(email, name))
@@ -86,21 +85,19 @@ async def create_user(
 async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch) -> User:
     """Apply a validated profile change (`PATCH /me` and the settings form alike).
 
-    A field left out (None) keeps its value.
+    A name left out (or null) keeps its value; a timezone sent as null clears it, so times
+    are then read and shown in UTC (CONTRACT §1.4), while one left out keeps its value.
     """
     if patch.name is not None:
         user.name = patch.name
-    if patch.timezone is not None:
+    if "timezone" in patch.model_fields_set:
         user.timezone = patch.timezone
     await session.flush()
     return user
 
 
 async def create_team(session: AsyncSession, name: str) -> Team:
-    name = name.strip()
-    if not name or len(name) > 200 or _has_control_characters(name):
-        raise BadRequest("name must be 1 to 200 characters without control characters.")
-    team = Team(name=name)
+    team = Team(name=clean_line(name, "name", MAX_NAME_LENGTH))
     session.add(team)
     await session.flush()
     return team

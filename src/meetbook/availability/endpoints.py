@@ -23,8 +23,8 @@ from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import NotFound
-from meetbook.meetings.endpoints import ERRORS, _parse_bound
-from meetbook.meetings.queries import user_names
+from meetbook.meetings.endpoints import ERRORS
+from meetbook.meetings.queries import parse_bound, user_names
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.params import IdPath
 
@@ -73,7 +73,7 @@ async def free_slots(
     to: Annotated[str | None, _BOUND] = None,
 ) -> dict[str, Any]:
     """A teammate's free one-hour slots (local :00 and :30) in their working hours."""
-    window = service.slot_range(_parse_bound("from", from_), _parse_bound("to", to), now)
+    window = service.slot_range(parse_bound("from", from_), parse_bound("to", to), now)
     return {"data": await service.free_slots(session, team_id, user, user_id, window, now)}
 
 

@@ -33,7 +33,7 @@ def build_feed(
         pending = meeting.status == "pending"
         calendar.add_component(
             Event.new(
-                uid=invite_uid(meeting.id, domain),
+                uid=invite_uid(meeting.booking_number, domain),
                 # The invites' SEQUENCE, so a calendar holding both agrees which is newer.
                 sequence=meeting.sequence,
                 # The last change, not the time of the request: an unchanged feed is

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from meetbook.auth.deps import CurrentUser
+from meetbook.auth.deps import CurrentUser, throttle
 from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
@@ -61,6 +61,16 @@ ERRORS[429]["headers"] = {"Retry-After": {**_RETRY_AFTER, "required": True}}
 ERRORS[503]["headers"] = {"Retry-After": _RETRY_AFTER}
 
 
+async def throttle_create(request: Request, requester_id: int) -> None:
+    """The per-requester limit on new meeting requests (`MEETBOOK_RATE_LIMIT_CREATE`), 429.
+
+    Counted only for requests that would create (an idempotent replay is not), from the
+    API and the web form alike.
+    """
+    settings: Settings = request.app.state.settings
+    await throttle(request, settings.rate_limit_create, "meeting-create", str(requester_id))
+
+
 def _idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
@@ -72,6 +82,7 @@ def _idempotency_key(value: str | None) -> str | None:
 @router.post("/create", status_code=201, response_model=MeetingOut, responses=ERRORS)
 async def create_meeting(
     payload: MeetingCreate,
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     now: Now,
@@ -95,6 +106,7 @@ async def create_meeting(
         stored = await service.claim_idempotency_key(session, user.id, key, fingerprint, now)
         if stored is not None:
             return _created(stored.status_code, stored.body)
+    await throttle_create(request, user.id)
     meeting = await service.create_meeting(session, user, payload, now)
     body = (await queries.meetings_json(session, [meeting], now))[0]
     if key is not None:
@@ -115,28 +127,6 @@ def _parse_statuses(value: str | None) -> tuple[Status, ...]:
     if unknown:
         raise BadRequest(f"Unknown status {unknown[0][:40]!r}; use any of {', '.join(STATUSES)}.")
     return tuple(cast(Status, name) for name in dict.fromkeys(names))
-
-
-def _parse_bound(name: str, value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    text = value.strip()
-    invalid = BadRequest(
-        f"{name} must be an ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
-    )
-    # ASCII only: "²".isdigit() is true but int("²") raises (this was a 500).
-    if text.lstrip("-").isdigit() and text.isascii():
-        if len(text.lstrip("-")) > 12:
-            # Milliseconds, most likely; fromisoformat would read 13 digits as a date.
-            raise invalid
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise invalid from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
 
 
 def _cursor(value: str | None, order: str) -> tuple[int, int] | None:
@@ -212,8 +202,8 @@ async def list_meetings(
         statuses=_parse_statuses(status),
         team_id=team_id,
         role=role or None,  # type: ignore[arg-type]
-        start_from=_parse_bound("from", from_),
-        start_to=_parse_bound("to", to),
+        start_from=queries.parse_bound("from", from_),
+        start_to=queries.parse_bound("to", to),
         order=order,  # type: ignore[arg-type]
         limit=limit,
         after=_cursor(cursor, order),

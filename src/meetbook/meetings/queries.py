@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,6 +98,52 @@ def decode_cursor(cursor: str, order: Order) -> tuple[int, int]:
     if not (-(2**63) <= start < 2**63 and -(2**63) <= meeting_id < 2**63):
         raise invalid
     return start, meeting_id
+
+
+# Filters -------------------------------------------------------------------------------
+
+_UNIX_SECONDS = re.compile(r"-?\d{1,12}", re.ASCII)
+_DIGITS = re.compile(r"-?\d+", re.ASCII)
+# The offset at the end of an ISO 8601 date-time, for the range check fromisoformat
+# skips: it reads "+05:60" as +06:00.
+_ISO_OFFSET = re.compile(
+    r"[+-](?P<hours>\d{2})(?::?(?P<minutes>\d{2})(?::?(?P<seconds>\d{2})(?:[.,]\d+)?)?)?$",
+    re.ASCII,
+)
+
+
+def parse_bound(name: str, value: str | None) -> int | None:
+    """A `from`/`to` filter as unix seconds: ISO 8601 (UTC unless it has an offset) or
+    unix seconds; 400 naming the parameter otherwise."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    invalid = BadRequest(
+        f"{name} must be an ISO 8601 date-time (UTC unless it has an offset) or unix seconds."
+    )
+    if _UNIX_SECONDS.fullmatch(text):
+        return int(text)
+    if _DIGITS.fullmatch(text):
+        # 13 digits and more: milliseconds, most likely; fromisoformat would read a date.
+        raise invalid
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise invalid from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    elif (offset := _ISO_OFFSET.search(text)) and (
+        int(offset.group("hours")) > 23
+        or int(offset.group("minutes") or 0) > 59
+        or int(offset.group("seconds") or 0) > 59
+    ):
+        raise BadRequest(
+            f"{name} has an invalid UTC offset: hours go up to 23 and minutes up to 59."
+        )
+    try:
+        return int(moment.timestamp())
+    except (OverflowError, ValueError, OSError):
+        raise invalid from None
 
 
 # Lists ---------------------------------------------------------------------------------

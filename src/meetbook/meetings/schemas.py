@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from meetbook.errors import SENTENCE_ERROR
+from meetbook.text import MAX_REASON_LENGTH as MAX_REASON_LENGTH  # the web form's limit
+from meetbook.text import Reason, hostile_character
 
 MAX_LINK_LENGTH = 2048
-MAX_REASON_LENGTH = 500
 MAX_DATE_LENGTH = 100
 REQUIRED_FIELDS = ("user_id", "team_id", "date")
 REQUIRED_MESSAGE = "user_id, team_id, and date are required"
@@ -79,7 +80,9 @@ class MeetingCreate(BaseModel):
         if len(value) > MAX_LINK_LENGTH:
             raise ValueError(f"must be at most {MAX_LINK_LENGTH} characters")
         parts = urlsplit(value)
-        has_space = any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
+        # A link is shown in pages, emails and invites: no spaces, and none of the
+        # characters that human text may not hold either (bidi overrides, C1 controls).
+        has_space = any(c.isspace() for c in value) or hostile_character(value) is not None
         if parts.scheme not in ("http", "https") or not parts.hostname or has_space:
             raise ValueError("must be an absolute http or https URL")
         return value
@@ -88,20 +91,19 @@ class MeetingCreate(BaseModel):
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    reason: str | None = Field(default=None, max_length=MAX_REASON_LENGTH)
+    reason: Reason | None = Field(default=None, description="At most 500 characters.")
 
     @field_validator("reason", mode="before")
     @classmethod
     def _text_or_null(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ValueError("must be a string")
-        # Line breaks and tabs are text; other control characters are not, and PostgreSQL
-        # refuses NUL outright (that was a 503 "database unavailable").
-        if isinstance(value, str) and any(
-            (ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in value
-        ):
-            raise ValueError("must not contain control characters")
-        return value.strip() or None if isinstance(value, str) else None
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
 
 class MeetingOut(BaseModel):

@@ -13,6 +13,11 @@ The rules are CONTRACT.md §1.1 ("Date interpretation"):
   easier to explain than "sometimes we guess".
 * The year, month, day, hour and minute must all be written (seconds are optional;
   `2 PM` counts as 14:00). The year needs four digits.
+* A 12-hour time may follow an ISO date (`2025-12-15 2:00 PM`); `P.M.` is `PM`.
+* A weekday, when written, must be the date's (`Wed, 17 Jun 2031` is refused: that day
+  is a Tuesday, and either part may be the mistake).
+* UTC offsets have hours up to 23 and minutes up to 59 (`+05:60` is refused, not read
+  as +06:00).
 * Timezone abbreviations other than UTC/GMT/UT/Z are rejected: `PST`, `IST` or `CST`
   each mean several offsets, and dateutil would otherwise drop them with a warning.
 * A local time that does not exist in the zone (a DST gap) is rejected; a local time
@@ -42,10 +47,10 @@ LATEST_START = datetime(9999, 1, 1, tzinfo=UTC)
 
 _UTC_ZONE = ZoneInfo("UTC")
 _UTC_NAMES = frozenset({"UTC", "GMT", "UT", "Z"})
-# `localtime` is a symlink to the host's own zone on Debian-like systems, so
-# `available_timezones()` lists it although it is no IANA name and means something
-# different on every server.
-_NOT_ZONES = frozenset({"localtime"})
+# Names that zone databases list but that are no place: `localtime` and `posixrules`
+# (links to the host's own zone on Debian-like systems, different on every server),
+# `Factory` (a placeholder whose abbreviation reads "-00") and `Etc/Unknown`.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory", "Etc/Unknown"})
 _MAX_ZONE_NAME_LENGTH = 64
 
 _EXAMPLE = "2025-12-15 14:00 or 2025-12-15T14:00:00+01:00"
@@ -59,6 +64,23 @@ _ISO = re.compile(
     r"\s*(?P<zone>[+-]\d{2}(?::?\d{2})?|[A-Za-z]+)?",
     re.ASCII,
 )
+# An ISO date followed by a 12-hour time: `2025-12-15 2:00 PM`, `2025-12-15 2 PM`.
+_ISO_12_HOUR = re.compile(
+    r"(?P<date>\d{4}(?P<sep>[-/.])\d{2}(?P=sep)\d{2})"
+    r"(?:[Tt]|\s+)"
+    r"(?P<hour>\d{1,2})(?::(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
+    r"\s*(?P<half>[AaPp][Mm])(?![A-Za-z])"
+    r"(?:\s*(?P<zone>[+-]\d{2}(?::?\d{2})?|[A-Za-z]+))?",
+    re.ASCII,
+)
+# `p.m.`, `P. M.`: written with dots dateutil reads the M as a timezone abbreviation.
+_DOTTED_AM_PM = re.compile(r"(?<![A-Za-z])([AaPp])\.\s?([Mm])\.?(?![A-Za-z])", re.ASCII)
+_WEEKDAY = re.compile(
+    r"(?<![A-Za-z])(?P<day>mon|tue|wed|thu|fri|sat|sun)"
+    r"(?:day|s|sday|nesday|r|rs|rsday|urday)?\.?(?![A-Za-z])",
+    re.ASCII | re.IGNORECASE,
+)
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DATE_ONLY = re.compile(r"\d{4}([-/.])\d{2}\1\d{2}", re.ASCII)
 # RFC 2822 section 3.3 with the zone it requires. Without a zone the string is handled
 # as an English form, that is, as local time.
@@ -164,10 +186,14 @@ def _parse(raw: str) -> datetime:
         )
     if _DATE_ONLY.fullmatch(text):
         raise MeetingTimeError(f"date has no time of day; write it like {_EXAMPLE}.")
+    text = _DOTTED_AM_PM.sub(r"\1\2", text)
+    # Before _ISO, whose trailing zone name would otherwise take "PM" for a zone.
+    if iso := _ISO_12_HOUR.fullmatch(text):
+        return _parse_iso_12_hour(iso)
     if iso := _ISO.fullmatch(text):
         return _parse_iso(iso)
     if rfc := _RFC2822.fullmatch(text):
-        return _parse_rfc2822(text, rfc.group("zone"))
+        return _check_weekday(text, _parse_rfc2822(text, rfc.group("zone")))
     if numeric := _NUMERIC_DATE.search(text):
         if len(numeric.group().split(numeric.group(1))[0]) == 4:
             # Year-first, but not in a shape we read (`2025/1/5`, `2025-12-15 14h`).
@@ -178,18 +204,41 @@ def _parse(raw: str) -> datetime:
             "YYYY-MM-DD, for example 2026-02-01 10:00."
         )
     if _MONTH_NAME.search(text):
-        return _parse_english(text)
+        return _check_weekday(text, _parse_english(text))
     raise _not_understood()
 
 
 def _parse_iso(match: re.Match[str]) -> datetime:
+    return _iso_datetime(match.group("date"), match.group("sep"), match.group("time"), match)
+
+
+def _parse_iso_12_hour(match: re.Match[str]) -> datetime:
+    hour, half = int(match.group("hour")), match.group("half").upper()
+    if not 1 <= hour <= 12:
+        raise MeetingTimeError(
+            f"date has the hour {hour} with {half}, but a 12-hour clock goes from 1 to 12; "
+            "write the hour 0 to 23 without AM or PM instead."
+        )
+    hour = hour % 12 + (12 if half == "PM" else 0)
+    time = f"{hour:02d}:{match.group('minute') or '00'}"
+    if match.group("second"):
+        time += f":{match.group('second')}"
+    return _iso_datetime(match.group("date"), match.group("sep"), time, match)
+
+
+def _iso_datetime(date: str, sep: str, time: str, match: re.Match[str]) -> datetime:
     zone = match.group("zone") or ""
     if zone.isalpha():
         _check_zone_name(zone)
         zone = "+00:00"
-    date = match.group("date").replace(match.group("sep"), "-")
+    elif zone and (int(zone[1:3]) > 23 or (len(zone) > 3 and int(zone[-2:]) > 59)):
+        # fromisoformat reads +05:60 as +06:00; a typo should not move the meeting.
+        raise MeetingTimeError(
+            f"date has an invalid UTC offset {zone}: hours go up to 23 and minutes up to 59."
+        )
+    date = date.replace(sep, "-")
     try:
-        return datetime.fromisoformat(f"{date}T{match.group('time')}{zone}")
+        return datetime.fromisoformat(f"{date}T{time}{zone}")
     except ValueError:
         raise MeetingTimeError(
             "date is not a real calendar date and time (check the month, day, hour, "
@@ -244,6 +293,23 @@ def _parse_english(text: str) -> datetime:
     if not any(len(run) == 4 and int(run) == first.year for run in _DIGIT_RUN.findall(text)):
         raise MeetingTimeError("date must write the year with four digits, for example 2026.")
     return first
+
+
+def _check_weekday(text: str, parsed: datetime) -> datetime:
+    """Refuse a written weekday that is not the date's: one of the two is a mistake."""
+    match = _WEEKDAY.search(text)
+    if match is not None:
+        written = _WEEKDAYS.index(match.group("day").lower())
+        if written != parsed.weekday():
+            raise MeetingTimeError(
+                f"date says {_DAY_NAMES[written]}, but {parsed:%-d %B %Y} is a "
+                f"{_DAY_NAMES[parsed.weekday()]}: the weekday does not match the date; "
+                "check which one is right."
+            )
+    return parsed
+
+
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _dateutil_zone(name: str | None, offset: int | None) -> tzinfo | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -35,9 +36,25 @@ _templates = Environment(
 CREATED_SUBJECT = "You have received new meeting request!"
 
 
+# RFC 5322 §2.1.1: lines of at most 78 characters; RFC 2047 §2: an encoded word of at
+# most 75. Python 3.11's folder can write 76-character encoded words for long non-ASCII
+# names, so such headers are encoded here (see _encoded_header).
+MAX_LINE = 78
+MAX_ENCODED_WORD = 75
+_WORD_OVERHEAD = len("=?utf-8?b??=")
+
+
 def message_id(notice: Notice, domain: str) -> str:
-    """Stable per notification, so a redelivered email is recognisable as the same one."""
-    return f"<notification-{notice.notification_id}.meeting-{notice.meeting.id}@{domain}>"
+    """Stable per notification, so a redelivered email is recognisable as the same one.
+
+    Row ids alone repeat across installs and restored databases (three fresh databases
+    gave three meetings one Message-ID, and Gmail drops a repeat as a duplicate), so the
+    right-hand side names the meeting's booking number, random per meeting, under the
+    install's host. The left-hand side keeps the ids that tools and logs read.
+    """
+    meeting = notice.meeting
+    unique = f"{meeting.booking_number.lower()}.{domain}"
+    return f"<notification-{notice.notification_id}.meeting-{meeting.id}@{unique}>"
 
 
 def render_email(
@@ -55,9 +72,13 @@ def render_email(
     context["subject"] = subject
 
     message = EmailMessage()
-    message["Subject"] = subject
+    _set_header(message, "Subject", one_line(subject))
     message["From"] = _address(*parseaddr(mail_from))
-    message["To"] = _address(notice.to_name, notice.to_email)
+    to = _address(notice.to_name, notice.to_email)
+    if to.display_name.isascii():
+        message["To"] = to
+    else:
+        _set_header(message, "To", to.display_name, suffix=f"<{to.addr_spec}>")
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(notice, domain)
     # RFC 3834: tells auto-responders (vacation replies) not to answer.
@@ -99,6 +120,47 @@ def _address(name: str, addr_spec: str) -> Address:
         return Address(display_name=one_line(name), addr_spec=addr_spec.strip())
     except (ValueError, IndexError) as error:
         raise PermanentDeliveryError(f"invalid email address {addr_spec!r}: {error}") from error
+
+
+def _set_header(message: EmailMessage, name: str, text: str, *, suffix: str = "") -> None:
+    """Set `name` to `text` (then `suffix`, ASCII), folded within the RFC limits."""
+    if text.isascii():
+        message[name] = f"{text} {suffix}".strip()
+        return
+    # Stored as written: the policy keeps a raw value whose lines fit instead of
+    # refolding it.
+    message.set_raw(name, "\n ".join(_encoded_header(len(name) + 2, text, suffix)))
+
+
+def _encoded_header(prefix: int, text: str, suffix: str) -> list[str]:
+    """`text` as RFC 2047 base64 encoded words, one a line, then `suffix`.
+
+    Each word holds whole characters and fits both its line (78 characters, the first
+    line after `Name: `, the others after one space) and RFC 2047's 75. Decoders join
+    adjacent encoded words without the folding space, so spaces stay inside the words.
+    """
+    lines: list[str] = []
+    budget = min(MAX_ENCODED_WORD, MAX_LINE - prefix)
+    chunk = ""
+    for char in text:
+        if chunk and _WORD_OVERHEAD + 4 * -(-len((chunk + char).encode()) // 3) > budget:
+            # Break after the chunk's last space when it has one: some decoders
+            # (Python's address parser among them) add a space between encoded words.
+            cut = chunk.rfind(" ") + 1 or len(chunk)
+            lines.append(_encoded_word(chunk[:cut].encode()))
+            chunk, budget = chunk[cut:], min(MAX_ENCODED_WORD, MAX_LINE - 1)
+        chunk += char
+    lines.append(_encoded_word(chunk.encode()))
+    if suffix:
+        if len(lines[-1]) + 1 + len(suffix) + (prefix if len(lines) == 1 else 1) <= MAX_LINE:
+            lines[-1] += f" {suffix}"
+        else:
+            lines.append(suffix)
+    return lines
+
+
+def _encoded_word(data: bytes) -> str:
+    return f"=?utf-8?b?{base64.b64encode(data).decode()}?="
 
 
 def _subject(notice: Notice, context: dict[str, Any]) -> str:

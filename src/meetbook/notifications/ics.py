@@ -14,9 +14,14 @@ Method = Literal["REQUEST", "CANCEL", "PUBLISH"]
 EventStatus = Literal["TENTATIVE", "CONFIRMED", "CANCELLED"]
 
 
-def invite_uid(meeting_id: int, domain: str) -> str:
-    """The UID that ties a REQUEST and its later CANCEL to one calendar entry."""
-    return f"meeting-{meeting_id}@{domain}"
+def invite_uid(booking_number: str, domain: str) -> str:
+    """The UID that ties a REQUEST and its later CANCEL to one calendar entry.
+
+    From the booking number, which is random per meeting: a row id would repeat across
+    installs and restored databases, and a calendar would take a new meeting for an old
+    cancelled one.
+    """
+    return f"meeting-{booking_number}@{domain}"
 
 
 def build_invite(
@@ -46,7 +51,7 @@ def build_invite(
     requester = one_line(meeting.requester_name)
     recipient = one_line(meeting.recipient_name)
     event = Event.new(
-        uid=invite_uid(meeting.id, domain),
+        uid=invite_uid(meeting.booking_number, domain),
         sequence=meeting.sequence,
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),

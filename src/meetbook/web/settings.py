@@ -17,16 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.accounts.service import update_profile
+from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.tokens import KIND_SESSION, active_tokens, issue_token, revoke_token
 from meetbook.availability import service as availability
 from meetbook.availability.schemas import Week
 from meetbook.clock import Now
 from meetbook.db import SessionDep
-from meetbook.errors import BadRequest, Forbidden, NotFound
+from meetbook.errors import ApiError, BadRequest, Forbidden, NotFound
 from meetbook.jsonbody import validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
 from meetbook.notifications.devices import register_web_push
 from meetbook.notifications.schemas import PushSubscription
+from meetbook.text import MAX_TOKEN_NAME_LENGTH, clean_line
 from meetbook.timeformat import format_instant, zone_offset
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
@@ -41,8 +43,6 @@ from meetbook.web.templating import render
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
-
-MAX_TOKEN_NAME = 100
 
 
 @functools.cache
@@ -162,7 +162,26 @@ async def create_token(
     request: Request, session: SessionDep, viewer: ViewerDep, now: Now
 ) -> Response:
     form = await read_form(request, viewer)
-    name = " ".join(form.get("name", "").split())[:MAX_TOKEN_NAME] or "API token"
+    raw_name = form.get("name", "")
+    try:
+        # The field's label starts the message: "Token name must not contain ...".
+        label = clean_line(raw_name, "Token name", MAX_TOKEN_NAME_LENGTH, required=False)
+        name = label or "API token"
+        await check_new_token(request, session, viewer.user.id)
+    except ApiError as error:
+        user = viewer.user
+        values = {"name": user.name, "timezone": user.timezone or "", "token_name": raw_name}
+        page = await _settings_page(
+            request,
+            session,
+            viewer,
+            now,
+            values=values,
+            errors={"token_name": error.message},
+            status_code=error.status,
+        )
+        page.headers.update(error.headers or {})  # Retry-After with a 429
+        return page
     token, _row = await issue_token(session, viewer.user.id, name)
     log.info("web.token.created", extra={"user_id": viewer.user.id})
     # Shown in this response, not carried through a redirect: a cookie holding it would
