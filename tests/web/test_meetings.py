@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from meetbook.meetings.machine import allowed_actions
+from meetbook.models import Meeting
 
 from .conftest import World, csrf_of, sign_in
 
@@ -427,8 +428,10 @@ async def test_the_meeting_page_offers_its_ics(client: httpx.AsyncClient, world:
     assert ics.status_code == 200
     assert ics.headers["content-type"].startswith("text/calendar")
     assert b"METHOD:PUBLISH" in ics.content
-    async with world.sessionmaker() as session:
-        booking = (await session.get(Meeting, meeting_id)).booking_number
+    async with world.app.state.sessionmaker() as session:
+        stored = await session.get(Meeting, meeting_id)
+    assert stored is not None
+    booking = stored.booking_number
     assert f"UID:meeting-{booking}@testserver".encode() in ics.content
     client.cookies.clear()
     await sign_in(client, eve)
