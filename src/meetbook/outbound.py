@@ -9,7 +9,9 @@ resolves to, because a public name may point anywhere (and may change after it w
 registered), so it runs again just before each request.
 
 `allow_private=True` (MEETBOOK_ALLOW_PRIVATE_TARGETS=1: tests, closed networks) lets a
-URL be plain http and reach any address.
+URL be plain http and reach any address. The aiohttp session that applies the guard to
+every connection and redirect is in `outbound_http.py`, apart, so that importing the app
+does not import aiohttp when no channel uses it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import SplitResult, urlsplit
-
-import aiohttp
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -168,43 +164,3 @@ async def resolve_public_url(url: str, *, allow_private: bool) -> OutboundTarget
     if not addresses:
         raise OutboundRefused(f"its host {target.host} does not resolve")
     return OutboundTarget(target.url, target.host, target.port, tuple(addresses))
-
-
-class PublicAddressResolver(AbstractResolver):
-    """An aiohttp resolver that fails for any host resolving to a non-public address.
-
-    The connector connects to exactly the addresses its resolver returned, so checking
-    here (rather than only before the request) leaves no gap for a name whose DNS
-    answer changes between the check and the connection.
-    """
-
-    def __init__(self) -> None:
-        self._resolver = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._resolver.resolve(host, port, family)
-        for result in results:
-            problem = address_problem(ipaddress.ip_address(result["host"].split("%", 1)[0]))
-            if problem is not None:
-                raise OutboundRefused(f"its host {host} resolves to {problem}")
-        return results
-
-    async def close(self) -> None:
-        await self._resolver.close()
-
-
-async def _check_each_request(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-    # Every request of the session, redirects included: a redirect to an address
-    # literal never reaches the resolver.
-    check_public_url(str(request.url), allow_private=False)
-    return await handler(request)
-
-
-def public_only_session(*, allow_private: bool, **options: Any) -> aiohttp.ClientSession:
-    """An aiohttp session that can reach public https addresses only (unless allowed)."""
-    if allow_private:
-        return aiohttp.ClientSession(**options)
-    connector = aiohttp.TCPConnector(resolver=PublicAddressResolver())
-    return aiohttp.ClientSession(connector=connector, middlewares=(_check_each_request,), **options)

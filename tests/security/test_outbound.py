@@ -21,13 +21,8 @@ from meetbook.app import create_app
 from meetbook.config import Settings
 from meetbook.notifications.errors import PermanentDeliveryError, TemporaryDeliveryError
 from meetbook.notifications.webpush import WebPushSender
-from meetbook.outbound import (
-    OutboundRefused,
-    PublicAddressResolver,
-    check_public_url,
-    public_only_session,
-    resolve_public_url,
-)
+from meetbook.outbound import OutboundRefused, check_public_url, resolve_public_url
+from meetbook.outbound_http import PublicAddressResolver, public_only_session
 from tests.conftest import MovableClock, World, settings_for
 from tests.notifications.http_peer import HttpPeer
 from tests.notifications.test_endpoints import webpush_body

@@ -23,7 +23,8 @@ from meetbook.notifications.errors import (
     parse_retry_after,
 )
 from meetbook.notifications.vapid import load_private_key
-from meetbook.outbound import OutboundRefused, public_only_session, resolve_public_url
+from meetbook.outbound import OutboundRefused, resolve_public_url
+from meetbook.outbound_http import public_only_session
 
 log = logging.getLogger("meetbook.notifications")
 
