@@ -226,10 +226,9 @@ async def _database_down(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _client_disconnected(request: Request, _error: Exception) -> JSONResponse:
+async def _client_disconnected(_request: Request, _error: Exception) -> JSONResponse:
     # The client hung up before its body arrived: nothing failed here, and no one is left
-    # to read this answer.
-    log.info("request.client_disconnected", extra={"path": request.url.path})
+    # to read this answer (slowbody.py logs it, at INFO).
     return error_response(400, "The client closed the connection before the request arrived.")
 
 

@@ -1,4 +1,5 @@
-"""A deadline for request bodies: one that has not fully arrived in time gets a 408.
+"""A deadline for request bodies: one that has not fully arrived in time gets a 408; a
+client that hangs up mid-body is logged at INFO (`request.client_disconnected`).
 
 uvicorn bounds idle keep-alive connections (server.py) but not a request whose body
 trickles in. The database work of a route starts only after its body is read (db.py), so
@@ -63,6 +64,11 @@ class BodyTimeoutMiddleware:
                 if not response_started:
                     await _send_408(send)
                 raise _BodyTimedOut from None
+            if message["type"] == "http.disconnect":
+                # The client hung up before its body arrived: nothing failed here. Logged
+                # here because FastAPI reads declared bodies itself and turns this into
+                # an answer of its own, which no one is left to read.
+                log.info("request.client_disconnected", extra={"path": scope.get("path")})
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_complete = True
             return message
