@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import MovableClock, World, create_meeting
+from tests.conftest import MovableClock, World, create_meeting, future
 from tests.test_errors import assert_envelope
 
 MONDAY_NOON = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ async def test_defaults(client, team) -> None:
     admin, _ben, team_id = team
     response = await client.patch(f"/api/v3/teams/{team_id}", json={}, headers=admin.auth)
     assert response.json()["min_notice_minutes"] == 0
-    assert response.json()["max_days_ahead"] == 365
+    assert response.json()["max_days_ahead"] == 730
 
 
 async def test_members_may_not_and_strangers_do_not_see_it(client, team, world) -> None:
@@ -116,10 +116,13 @@ async def test_create_is_refused_too_far_ahead(client, team) -> None:
     ).status_code == 201
 
 
-async def test_the_default_horizon_is_a_year(client, team) -> None:
+async def test_the_default_horizon_is_two_years(client, team, clock) -> None:
     admin, ben, team_id = team
-    response = await create_meeting(client, admin, ben, team_id, "2028-03-10 10:00:00")
-    assert "at most 365 days ahead" in assert_envelope(response, 400)["message"]
+    response = await create_meeting(client, admin, ben, team_id, future(clock, days=731))
+    assert "at most 730 days ahead" in assert_envelope(response, 400)["message"]
+    assert (
+        await create_meeting(client, admin, ben, team_id, future(clock, 729))
+    ).status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Booking policy (CONTRACT §1.8): enforced on create, applied to free slots.
     min_notice_minutes: Mapped[int] = mapped_column(default=0, server_default="0")
-    max_days_ahead: Mapped[int] = mapped_column(default=365, server_default="365")
+    max_days_ahead: Mapped[int] = mapped_column(default=730, server_default="730")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

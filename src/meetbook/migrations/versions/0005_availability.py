@@ -24,7 +24,7 @@ def upgrade() -> None:
             sa.Column("min_notice_minutes", sa.Integer(), server_default="0", nullable=False)
         )
         batch.add_column(
-            sa.Column("max_days_ahead", sa.Integer(), server_default="365", nullable=False)
+            sa.Column("max_days_ahead", sa.Integer(), server_default="730", nullable=False)
         )
     with op.batch_alter_table("meetings") as batch:
         batch.add_column(
