@@ -20,4 +20,7 @@ def validate_body(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise invalid_input(error.errors(include_url=False)) from None
+        # Located as FastAPI locates a body's fields, so the messages are the API's own.
+        raise invalid_input(
+            {**item, "loc": ("body", *item["loc"])} for item in error.errors(include_url=False)
+        ) from None

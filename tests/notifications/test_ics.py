@@ -83,7 +83,7 @@ def test_publish_states_the_meetings_status(status: str, partstat: str) -> None:
     calendar, event, _ = parse(make_meeting(reason="Ill"), method="PUBLISH", status=status)
 
     assert calendar["METHOD"] == "PUBLISH"
-    assert event["UID"] == "meeting-123@meet.example.test"
+    assert event["UID"] == "meeting-MB-7Q4K-9X2P@meet.example.test"
     assert event["STATUS"] == status
     assert event["ATTENDEE"].params["PARTSTAT"] == partstat
     assert ("Reason: Ill" in event["DESCRIPTION"]) == (status == "CANCELLED")
