@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from meetbook.accounts import service as accounts
-from tests.conftest import Person, World, create_meeting
+from tests.conftest import MovableClock, Person, World, create_meeting
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """The app's clock, pinned: these tests name days of 2027 (its clock changes among
+    them), which must stay in the future whenever the suite runs."""
+    return MovableClock(now=datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
