@@ -44,7 +44,14 @@ async def test_a_user_name_with_control_characters_is_refused(sessionmaker, name
 
 @pytest.mark.parametrize(
     "email",
-    ["eve@example.com\r\nBcc: victim@example.com", "eve@example.com\nX: 1", "eve\x00@example.com"],
+    [
+        "eve@example.com\r\nBcc: victim@example.com",
+        "eve@example.com\nX: 1",
+        "eve\x00@example.com",
+        "eve\x85@example.com",  # C1 NEL
+        "eve\u202e@example.com",  # bidi override: shown reversed in pages and emails
+        "eve\u200b@example.com",  # zero-width space: two addresses that look the same
+    ],
 )
 async def test_an_email_with_control_characters_is_refused(sessionmaker, email) -> None:
     async with sessionmaker() as session:

@@ -12,14 +12,9 @@ from meetbook.auth.strength import check_new_password
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
 from meetbook.models import Team, TeamMember, User
-from meetbook.text import MAX_NAME_LENGTH, clean_line
+from meetbook.text import MAX_NAME_LENGTH, clean_line, hostile_character
 
 ROLES = ("member", "admin")
-
-
-def _has_control_characters(text: str) -> bool:
-    # A CR/LF in a name could start a new mail header; NUL cannot even be stored.
-    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def normalize_email(email: str) -> str:
@@ -32,7 +27,10 @@ def check_email(email: str) -> str:
     if (
         not local
         or "." not in domain
-        or any(c.isspace() or ord(c) < 32 for c in email)
+        or any(c.isspace() for c in email)
+        # The rule for every human text: controls (a CR/LF could start a mail header, NUL
+        # cannot be stored) and invisible or bidi characters.
+        or hostile_character(email) is not None
         or len(email) > 254
     ):
         raise BadRequest("email must be an address such as ana@example.com.")
@@ -52,7 +50,7 @@ async def authenticate(
     # No stored address has control characters, and PostgreSQL cannot even compare NUL:
     # such an email is simply unknown (the dummy verify below keeps the timing).
     user = None
-    if not _has_control_characters(email):
+    if hostile_character(email) is None:
         async with open_session(sessionmaker, read_only=True) as session:
             user = await session.scalar(select(User).where(User.email == email))
     if not await verify_password(password, user.password_hash if user else None):
