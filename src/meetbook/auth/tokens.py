@@ -105,6 +105,7 @@ async def lookup_token(
     change the user. A read-only request reads no body and takes no lock, so its
     lookup is simply its session's first statement.
     """
+    now = now or utcnow()
     if is_read_only_session(session):
         found = await user_for_token(session, token, kind=kind, now=now)
     else:
@@ -114,7 +115,7 @@ async def lookup_token(
             session.add_all(found)
     if found is None:
         return None
-    await _note_use(sessionmaker, session, found[1], now or utcnow())
+    await _note_use(sessionmaker, session, found[1], now)
     return found
 
 

@@ -23,8 +23,8 @@ from meetbook.errors import ApiError, Conflict, Forbidden
 from meetbook.meetings import history
 from meetbook.meetings.statuses import STATUSES, Status
 from meetbook.models import MEETING_SECONDS, BusySlot, Meeting
+from meetbook.notifications.content import Event
 from meetbook.notifications.events import publish
-from meetbook.notifications.outbox import Event
 
 log = logging.getLogger("meetbook.meetings")
 

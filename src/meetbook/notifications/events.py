@@ -13,7 +13,8 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.models import Meeting, Notification
-from meetbook.notifications.outbox import Event, enqueue
+from meetbook.notifications.content import Event
+from meetbook.notifications.outbox import enqueue
 
 # Whom a delivery goes to: a fixed role, or relative to the participant who acted.
 Audience = Literal["requester", "recipient", "other", "actor", "both"]

@@ -9,14 +9,13 @@ the API has answered.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.models import Device, Meeting, Notification, utcnow
-
-Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
+from meetbook.notifications.content import Event
 
 # PostgreSQL NOTIFY channel: a NOTIFY is delivered at commit (never for a rollback), so
 # workers wake the moment new outbox rows become visible.
