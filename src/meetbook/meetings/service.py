@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select, update
@@ -188,16 +188,10 @@ async def meeting_ics(
     requester = await session.get(User, meeting.requester_id)
     recipient = await session.get(User, meeting.recipient_id)
     assert requester is not None and recipient is not None  # foreign keys, ON DELETE CASCADE
-    info = MeetingInfo(
-        id=meeting.id,
-        booking_number=meeting.booking_number,
-        requester_name=requester.name,
-        requester_email=requester.email,
-        recipient_name=recipient.name,
-        recipient_email=recipient.email,
-        start=datetime.fromtimestamp(meeting.start_time, UTC),
-        end=datetime.fromtimestamp(meeting.end_time, UTC),
-        link=meeting.link,
+    info = MeetingInfo.of(
+        meeting,
+        requester,
+        recipient,
         reason=meeting.reason,
         was_confirmed=False,
         sequence=meeting.sequence,

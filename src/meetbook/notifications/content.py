@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, get_args
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from meetbook.timeformat import format_when_short
+
+if TYPE_CHECKING:
+    from meetbook.models import Meeting, User
 
 Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
 EVENTS: tuple[Event, ...] = get_args(Event)
@@ -35,6 +38,33 @@ class MeetingInfo:
     was_confirmed: bool
     # ICS SEQUENCE: the meeting's after the change notified (0 for the first invite).
     sequence: int
+
+    @classmethod
+    def of(
+        cls,
+        meeting: Meeting,
+        requester: User,
+        recipient: User,
+        *,
+        reason: str | None,
+        was_confirmed: bool,
+        sequence: int,
+    ) -> MeetingInfo:
+        """From the meeting's row and its participants' (what changed is the caller's)."""
+        return cls(
+            id=meeting.id,
+            booking_number=meeting.booking_number,
+            requester_name=requester.name,
+            requester_email=requester.email,
+            recipient_name=recipient.name,
+            recipient_email=recipient.email,
+            start=datetime.fromtimestamp(meeting.start_time, UTC),
+            end=datetime.fromtimestamp(meeting.end_time, UTC),
+            link=meeting.link,
+            reason=reason,
+            was_confirmed=was_confirmed,
+            sequence=sequence,
+        )
 
 
 @dataclass(frozen=True)

@@ -125,16 +125,10 @@ async def load_deliveries(
 def notice_for(delivery: Delivery) -> Notice:
     """What the message says, independent of its channel."""
     meeting, context = delivery.meeting, delivery.notification.context
-    info = MeetingInfo(
-        id=meeting.id,
-        booking_number=meeting.booking_number,
-        requester_name=delivery.requester.name,
-        requester_email=delivery.requester.email,
-        recipient_name=delivery.recipient.name,
-        recipient_email=delivery.recipient.email,
-        start=datetime.fromtimestamp(meeting.start_time, UTC),
-        end=datetime.fromtimestamp(meeting.end_time, UTC),
-        link=meeting.link,
+    info = MeetingInfo.of(
+        meeting,
+        delivery.requester,
+        delivery.recipient,
         reason=context.get("reason"),
         was_confirmed=bool(context.get("was_confirmed")),
         sequence=int(context.get("sequence", 0)),
