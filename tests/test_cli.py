@@ -288,3 +288,21 @@ async def test_serve_demo_reuses_its_tokens_on_restart(cli_env, tmp_path: Path) 
     assert second["ana@example.com"] not in (first["ana@example.com"], "mb_not-a-token")
     assert await _live_demo_tokens(cli_env["MEETBOOK_DATABASE_URL"]) - before == 3 + 1
     assert oct(kept.stat().st_mode & 0o777) == "0o600"
+
+
+def test_secret_prints_a_new_strong_key_without_any_settings(tmp_path: Path) -> None:
+    # It runs before the operator has settings: even a broken environment does not stop it.
+    env = {"MEETBOOK_DATABASE_URL": "mysql://x", "MEETBOOK_SECRET_KEY": "short"}
+    keys = []
+    for _ in range(2):
+        result = meetbook("secret", env=env, cwd=tmp_path)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        [key] = result.stdout.splitlines()
+        assert re.fullmatch(r"[A-Za-z0-9_-]{64}", key), key  # 48 random bytes, base64url
+        keys.append(key)
+    assert keys[0] != keys[1]
+    # The key it prints is one the settings accept, on PostgreSQL too.
+    from meetbook.config import Settings
+
+    settings = Settings(database_url="postgresql+asyncpg://x@127.0.0.1/x", secret_key=keys[0])
+    assert settings.resolved_secret_key() == keys[0]

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meetbook.config import Settings, SettingsError, load_settings
+from meetbook.config import Settings, SettingsError, load_settings, new_secret_key
 from meetbook.errors import ApiError
 
 
@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=_positive_int, default=4)
     worker.add_argument(
         "--metrics-port", type=_port, help="serve this worker's /metrics on 127.0.0.1:PORT"
+    )
+
+    commands.add_parser(
+        "secret", help="print a new random MEETBOOK_SECRET_KEY (needs no settings)"
     )
 
     db = commands.add_parser("db", help="database schema")
@@ -163,6 +167,10 @@ def _run_db_command(settings: Settings, args: argparse.Namespace) -> dict[str, A
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "secret":
+            # Before the settings: it is what an operator runs before any exist.
+            print(new_secret_key())
+            return 0
         settings = load_settings()
         settings.resolved_secret_key()
         if args.command == "serve":

@@ -185,9 +185,14 @@ class Settings(BaseSettings):
         folder = Path(database).parent if database and database != ":memory:" else Path(".")
         path = folder / SECRET_FILE_NAME
         if not path.exists():
-            path.write_text(secrets.token_urlsafe(48))
+            path.write_text(new_secret_key())
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def new_secret_key() -> str:
+    """A fresh MEETBOOK_SECRET_KEY: 48 random bytes (384 bits), URL-safe base64, 64 characters."""
+    return secrets.token_urlsafe(48)
 
 
 def password_hash_profile() -> str:
