@@ -284,9 +284,25 @@ class Worker(MeetbookProcess):
     """`meetbook worker`."""
 
     def __init__(
-        self, database_url: str, workdir: Path, *, name: str = "worker", **settings: object
+        self,
+        database_url: str,
+        workdir: Path,
+        *,
+        name: str = "worker",
+        metrics_port: int | None = None,
+        **settings: object,
     ) -> None:
-        super().__init__(["worker"], meetbook_env(database_url, **settings), workdir, name)
+        args = ["worker"] if metrics_port is None else ["worker", "--metrics-port", str(metrics_port)]
+        super().__init__(args, meetbook_env(database_url, **settings), workdir, name)
+        self.metrics_port = metrics_port
+
+    def name_in_log(self) -> str:
+        """The worker name this start logged (the `lease_owner` of the rows it claims)."""
+        started = self.log_text().split(f"--- start {self.starts} ---")[-1]
+        for line in started.splitlines():
+            if '"worker.started"' in line:
+                return str(json.loads(line)["worker"])
+        raise AssertionError(f"{self.name} has not logged worker.started:\n{self.log_tail()}")
 
     async def wait_started(self, timeout: float = 90.0) -> None:
         """Until this start has logged `worker.started` (its signal handlers are set)."""
