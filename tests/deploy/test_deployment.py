@@ -23,22 +23,28 @@ The figures (printed) are the ones docs/deploy.md quotes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import secrets
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import update
+from sqlalchemy import text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from meetbook.models import Notification
+from tests.conftest import POSTGRES_URL, require_postgres
 from tests.deploy.conftest import require_tool
 from tests.deploy.nginx import Nginx
 from tests.metrics_text import parse, total, value
@@ -48,8 +54,8 @@ from tests.reliability.harness import (
     Server,
     SmtpSink,
     Worker,
+    db_upgrade,
     free_port,
-    fresh_database,
     notification_and_meeting,
     percentile,
     query,
@@ -100,6 +106,40 @@ class Shape:
     people: list[Person]
 
 
+# docs/deploy.md, "First run": the role and the database it owns, as the docs write them.
+FIRST_RUN_SQL = (
+    "CREATE ROLE {role} LOGIN PASSWORD '{password}'",
+    "CREATE DATABASE {database} OWNER {role}",
+)
+
+
+@contextlib.asynccontextmanager
+async def documented_database(workdir: Path) -> AsyncIterator[str]:
+    """A database made as docs/deploy.md says (its own role, not a superuser), migrated
+    by `meetbook db upgrade` as that role; dropped with the role after."""
+    await require_postgres()
+    name = f"meetbook_deploy_{secrets.token_hex(4)}"
+    password = secrets.token_hex(16)
+    engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            for statement in FIRST_RUN_SQL:
+                sql = statement.format(role=name, password=password, database=name)
+                await connection.execute(text(sql))
+        url = (
+            make_url(POSTGRES_URL)
+            .set(username=name, password=password, database=name)
+            .render_as_string(hide_password=False)
+        )
+        await asyncio.to_thread(db_upgrade, url, workdir)
+        yield url
+    finally:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'DROP ROLE IF EXISTS "{name}"'))
+        await engine.dispose()
+
+
 @pytest_asyncio.fixture
 async def shape(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shape]:
     nginx_binary = require_tool("nginx", "nginx", default="/usr/sbin/nginx")
@@ -110,7 +150,7 @@ async def shape(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shape
         controller.start()
     started: list[Any] = []
     try:
-        async with fresh_database("postgres", workdir) as url:
+        async with documented_database(workdir) as url:
             team_id, people = await seed_team(url, 12)
             apis = [
                 Server(url, workdir, name=f"api{n}", smtp_host="127.0.0.1",

@@ -98,3 +98,16 @@ def test_the_example_settings_file_names_only_real_settings() -> None:
     # ... and with a real one the rest of the file is accepted as it stands.
     settings = Settings(**{**given, "secret_key": new_secret_key()})
     assert settings.database_url.startswith("postgresql+asyncpg://")
+
+
+def test_a_shell_reads_the_settings_file_as_systemd_does() -> None:
+    # docs/deploy.md runs one-off commands (db upgrade, users create) with
+    # `set -a; . /etc/meetbook/meetbook.env`: the shell must see the same values.
+    example = DEPLOY / "meetbook.env.example"
+    done = subprocess.run(
+        ["sh", "-c", 'set -a; . "$0"; env', str(example)],
+        capture_output=True, text=True, timeout=30, check=True, env={},
+    )  # fmt: skip
+    seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    for name, value in dotenv_values(example).items():
+        assert seen.get(name) == value, name
