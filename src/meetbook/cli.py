@@ -80,9 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-port", type=_port, help="serve this worker's /metrics on 127.0.0.1:PORT"
     )
 
-    commands.add_parser(
-        "secret", help="print a new random MEETBOOK_SECRET_KEY (needs no settings)"
-    )
+    commands.add_parser("secret", help="print a new random MEETBOOK_SECRET_KEY (needs no settings)")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True, parser_class=_Parser)

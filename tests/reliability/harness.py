@@ -292,7 +292,9 @@ class Worker(MeetbookProcess):
         metrics_port: int | None = None,
         **settings: object,
     ) -> None:
-        args = ["worker"] if metrics_port is None else ["worker", "--metrics-port", str(metrics_port)]
+        args = (
+            ["worker"] if metrics_port is None else ["worker", "--metrics-port", str(metrics_port)]
+        )
         super().__init__(args, meetbook_env(database_url, **settings), workdir, name)
         self.metrics_port = metrics_port
 
