@@ -70,9 +70,10 @@ LOAD_SECONDS = 20.0
 KILL_API_AT = 6.0  # seconds into the load
 KILL_WORKER_AT = 11.0
 RESTART_AFTER = 2.0  # RestartSec= of the units
-# A request nginx sent to the API process just before it died, and which started a
-# moment after the kill by the client's clock, is still one of its in-flight requests:
-# the client's clock and the kill's are not one instant apart.
+# A 5xx counts as one of the killed process's in-flight requests if it was under way at
+# the SIGKILL, or began at most this long after the process was gone: nginx may still
+# hand a request to a kept-alive connection of the dead process before it has read the
+# connection's close (a POST already sent is not re-sent, see deploy/nginx/meetbook.conf).
 IN_FLIGHT_GRACE = 0.25
 CREATE_ROUTE = "/api/v3/meeting/create"
 
@@ -265,7 +266,8 @@ async def test_the_documented_shape_survives_sigkill_under_load(shape: Shape) ->
         await _when_in_flight(load, 2)
         events["api in flight"] = load.in_flight
         events["api killed"] = time.monotonic()
-        api_killed.kill()
+        api_killed.kill()  # returns once the process is gone (this loop waits meanwhile)
+        events["api dead"] = time.monotonic()
         await asyncio.sleep(RESTART_AFTER)
         events["api restarted (wall)"] = time.time()
         api_killed.start()
@@ -332,10 +334,9 @@ async def test_the_documented_shape_survives_sigkill_under_load(shape: Shape) ->
     failed = [a for a in load.attempts if a.status is None or a.status >= 500]
     killed_upstream = f"127.0.0.1:{api_killed.port}"
     for attempt in failed:
-        assert attempt.started <= killed_at + IN_FLIGHT_GRACE and attempt.ended >= killed_at, (
-            attempt,
-            killed_at,
-        )
+        in_flight = attempt.ended >= killed_at
+        in_flight &= attempt.started <= events["api dead"] + IN_FLIGHT_GRACE
+        assert in_flight, (attempt, killed_at, events["api dead"])
         assert attempt.status is not None, f"no answer from nginx: {attempt}"
         answer = by_id[attempt.request_id]
         assert answer.upstreams[-1][0] == killed_upstream, answer
@@ -409,7 +410,7 @@ async def test_the_documented_shape_survives_sigkill_under_load(shape: Shape) ->
     print(
         f"\n[deploy] {len(load.attempts)} requests through nginx for {CREATES} creates in "
         f"{elapsed:.1f} s ({CREATES / elapsed:.1f} creates/s acknowledged) from {CLIENTS} "
-        f"clients; 5xx: {sum(1 for a in failed if a.status)} "
+        f"clients; 5xx: {Counter(a.status for a in failed)} "
         f"(requests in flight at the API kill: {events['api in flight']}), "
         f"no answer: {sum(1 for a in failed if a.status is None)}, 409 retries: "
         f"{sum(1 for a in load.attempts if a.status == 409)}; latency through nginx "
