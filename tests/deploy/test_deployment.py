@@ -174,8 +174,8 @@ async def shape(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shape
                 await asyncio.gather(*(worker.wait_started() for worker in workers))
                 yield Shape(url, nginx, apis, workers, sinks, team_id, people)
             finally:
-                for process in reversed(started):
-                    process.stop()
+                # All at once: each may take its graceful-shutdown time.
+                await asyncio.gather(*(asyncio.to_thread(p.stop) for p in started))
     finally:
         for controller in controllers:
             controller.stop()
