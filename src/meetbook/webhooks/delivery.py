@@ -121,11 +121,8 @@ async def load_webhook_deliveries(
             h.id: h for h in await session.scalars(select(Webhook).where(Webhook.id.in_(hook_ids)))
         }
         team_ids = {h.team_id for h in hooks.values()}
-        teams = dict(
-            (
-                await session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
-            ).tuples()
-        )
+        names = await session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+        teams = {team_id: name for team_id, name in names.tuples()}
         user_ids = {row.user_id for row in rows if row.user_id is not None}
         users = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(user_ids)))}
     deliveries = []
