@@ -14,6 +14,7 @@ from standardwebhooks import WebhookVerificationError
 
 from meetbook.models import DevEmail, Notification, Webhook
 from meetbook.notifications.mailbox import DevMailbox
+from meetbook.notifications.retention import delete_expired
 from meetbook.notifications.worker import OutboxWorker, Providers
 from meetbook.webhooks.delivery import DISABLE_AFTER, EXCERPT_CHARS, WebhookRetry
 from tests.conftest import MovableClock, create_meeting, future, settings_for
@@ -331,3 +332,25 @@ def test_the_default_schedule_retries_within_a_minute_and_for_about_three_days()
     total = sum(retry.delay(attempt) for attempt in range(1, retry.max_attempts))
     assert timedelta(days=2.5) < timedelta(seconds=total) < timedelta(days=4)
     assert len({round(retry.delay(3), 3) for _ in range(20)}) > 1  # jittered
+
+
+async def test_retention_deletes_old_attempts(
+    app: Any,
+    client: httpx.AsyncClient,
+    team: Team,
+    receiver: Receiver,
+    worker: OutboxWorker,
+    worker_clock: MovableClock,
+    sessionmaker: Any,
+) -> None:
+    hook = await add_webhook(client, team, receiver)
+    await client.post(
+        f"/api/v3/teams/{team.id}/webhooks/{hook['id']}/test", headers=team.admin.auth
+    )
+    await worker.drain()
+    settings = app.state.settings
+    kept = await delete_expired(sessionmaker, settings, worker_clock.now + timedelta(days=1))
+    assert kept["webhook_attempts"] == 0
+    later = worker_clock.now + timedelta(days=settings.retention_days + 1)
+    assert (await delete_expired(sessionmaker, settings, later))["webhook_attempts"] == 1
+    assert await _log(client, team, hook) == []
