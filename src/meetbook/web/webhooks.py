@@ -31,6 +31,7 @@ from meetbook.webhooks import service
 from meetbook.webhooks.schemas import EVENTS, WebhookCreate
 
 router = APIRouter(include_in_schema=False)
+_LABELS = {"url": "The endpoint URL", "events": "Events:"}
 
 
 async def webhooks_section(
@@ -111,7 +112,9 @@ async def add_webhook(
         )
     except BadRequest as error:
         details = error.details or [{"field": "url", "message": error.message}]
-        errors = {d["field"]: f"{d['field'].capitalize()}: {d['message']}." for d in details}
+        errors = {
+            d["field"]: f"{_LABELS.get(d['field'], 'Value')} {d['message']}." for d in details
+        }
         if "events" in errors and not events:
             errors["events"] = "Choose at least one event."
         return await _page(

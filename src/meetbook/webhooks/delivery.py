@@ -226,6 +226,9 @@ class WebhookDeliverer:
         """Log the attempt and update the endpoint's state; the reason if it was disabled."""
         row = item.notification
         async with self.deliverer.sessionmaker() as session, session.begin():
+            current = await session.get(Webhook, hook.id, with_for_update=True)
+            if current is None:  # deleted meanwhile, and its log with it
+                return None
             session.add(
                 WebhookAttempt(
                     webhook_id=hook.id,
@@ -235,18 +238,11 @@ class WebhookDeliverer:
                     attempt=row.attempts,
                     status_code=answer.status_code,
                     response_excerpt=answer.excerpt,
-                    error=None
-                    if answer.ok
-                    else answer.describe()
-                    if answer.error is None
-                    else answer.error,
+                    error=None if answer.ok else (answer.error or answer.describe()),
                     payload=row.context["payload"],
                     at=at,
                 )
             )
-            current = await session.get(Webhook, hook.id, with_for_update=True)
-            if current is None:  # deleted meanwhile: the attempt row goes with it
-                return None
             reason: str | None = None
             if answer.ok:
                 current.failing_since = None
