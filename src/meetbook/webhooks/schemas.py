@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from meetbook.text import hostile_character
+
 # Every event of CONTRACT §2, by the name push and the notifications list use.
 EVENTS: tuple[str, ...] = (
     "meeting-created",
@@ -44,7 +46,11 @@ class WebhookCreate(BaseModel):
     def _text(cls, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("must be a URL string")
-        return value.strip()
+        value = value.strip()
+        # Shown on the team page and stored as text: no spaces, no control or bidi characters.
+        if any(c.isspace() for c in value) or hostile_character(value) is not None:
+            raise ValueError("must be a URL without spaces or control characters")
+        return value
 
     @field_validator("events")
     @classmethod
