@@ -29,6 +29,7 @@ from meetbook.ops import router as ops_router
 from meetbook.ratelimit import RateLimiter
 from meetbook.slowbody import BodyTimeoutMiddleware
 from meetbook.web import install_web
+from meetbook.webhooks.endpoints import router as webhooks_router
 from meetbook.zones import TZDATA_VERSION
 
 log = logging.getLogger("meetbook.app")
@@ -122,6 +123,7 @@ def create_app(
     app.include_router(availability_router)
     app.include_router(notifications_router)
     app.include_router(ops_router)
+    app.include_router(webhooks_router)
     install_web(app)
     install_api_docs(app)
     app.add_middleware(BodyTimeoutMiddleware)

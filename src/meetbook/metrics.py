@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from meetbook.models import Notification
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-CHANNELS = ("email", "fcm", "webpush")
+CHANNELS = ("email", "fcm", "webpush", "webhook")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

@@ -144,7 +144,12 @@ async def test_the_retention_days_setting_is_honoured(app, people, clock, sessio
 
     deleted = await delete_expired(sessionmaker, settings, clock.now)
 
-    assert deleted == {"notifications": 1, "dev_emails": 0, "idempotency_keys": 0}
+    assert deleted == {
+        "notifications": 1,
+        "dev_emails": 0,
+        "idempotency_keys": 0,
+        "webhook_attempts": 0,
+    }
 
 
 async def test_runs_once_per_period_across_workers(app, people, clock, sessionmaker) -> None:

@@ -8,6 +8,7 @@ from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, M
 from meetbook.models.notification import DevEmail, Device, Notification
 from meetbook.models.team import Team, TeamMember
 from meetbook.models.user import ApiToken, User
+from meetbook.models.webhook import Webhook, WebhookAttempt
 
 __all__ = [
     "MEETING_SECONDS",
@@ -25,5 +26,7 @@ __all__ = [
     "Team",
     "TeamMember",
     "User",
+    "Webhook",
+    "WebhookAttempt",
     "utcnow",
 ]

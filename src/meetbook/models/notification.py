@@ -38,9 +38,16 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event: Mapped[str] = mapped_column(String(32))
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(16))  # email | fcm | webpush
+    # Null only on rows with a `webhook_id` (a webhook message, a ping, a note to a team's
+    # admins), which `webhooks/delivery.py` delivers; every meeting notification has both.
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), nullable=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | fcm | webpush | webhook
+    webhook_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
     # What the event knew that the meeting row may no longer say (reason, actor, ...).
     context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -93,7 +93,10 @@ async def load_deliveries(
     async with sessionmaker() as session:
         rows = (
             await session.scalars(
-                select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
+                # Rows of a webhook are `webhooks/delivery.py`'s.
+                select(Notification)
+                .where(Notification.id.in_(ids), Notification.webhook_id.is_(None))
+                .order_by(Notification.id)
             )
         ).all()
         meetings = await _by_id(session, Meeting, {n.meeting_id for n in rows})
@@ -174,18 +177,29 @@ class Deliverer:
 
     async def deliver(self, delivery: Delivery) -> None:
         """Send one delivery and record what happened; never raises a delivery error."""
-        row = delivery.notification
+        await self.deliver_with(delivery.notification, lambda: self.send(delivery))
+
+    async def deliver_with(
+        self,
+        row: Notification,
+        send: Callable[[], Awaitable[None]],
+        *,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """Run `send` for `row` and record the outcome its errors classify (also for rows
+        other modules send, such as webhooks, with their own `retry` schedule)."""
         try:
-            await self.send(delivery)
+            await send()
         except RecipientGone as error:
             await self._finish(row, "failed", error.reason, drop_device=row.device_id)
         except PermanentDeliveryError as error:
             await self._finish(row, "failed", error.reason)
         except TemporaryDeliveryError as error:
-            await self._retry_or_fail(row, error.reason, error.retry_after)
+            await self._retry_or_fail(row, error.reason, error.retry_after, retry or self.retry)
         except Exception as error:  # a bug or an unclassified failure: retry, then give up
             log.exception("notification.unexpected_error", extra={"notification_id": row.id})
-            await self._retry_or_fail(row, f"unexpected error: {type(error).__name__}", None)
+            reason = f"unexpected error: {type(error).__name__}"
+            await self._retry_or_fail(row, reason, None, retry or self.retry)
         else:
             await self._finish(row, "sent", None)
 
@@ -229,12 +243,12 @@ class Deliverer:
             raise PermanentDeliveryError(f"unknown channel {row.channel!r}")
 
     async def _retry_or_fail(
-        self, row: Notification, reason: str, retry_after: float | None
+        self, row: Notification, reason: str, retry_after: float | None, retry: RetryPolicy
     ) -> None:
-        if row.attempts >= self.retry.max_attempts:
+        if row.attempts >= retry.max_attempts:
             await self._finish(row, "failed", f"gave up after {row.attempts} attempts: {reason}")
             return
-        delay = self.retry.delay(row.attempts, retry_after)
+        delay = retry.delay(row.attempts, retry_after)
         NOTIFICATIONS_RETRIED.labels(row.channel).inc()
         log.warning(
             "notification.retry",

@@ -128,7 +128,11 @@ async def meeting_notifications(
     """The notifications of a meeting you take part in, in the order they were recorded."""
     await meeting_for_participant(session, meeting_id, user)
     rows = await session.scalars(
-        select(Notification).where(Notification.meeting_id == meeting_id).order_by(Notification.id)
+        # A team's webhook messages are the team admins' (their deliveries log), not a
+        # participant's notification.
+        select(Notification)
+        .where(Notification.meeting_id == meeting_id, Notification.webhook_id.is_(None))
+        .order_by(Notification.id)
     )
     data = [
         {

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.models import Meeting, Notification
 from meetbook.notifications.content import Event
 from meetbook.notifications.outbox import enqueue
+from meetbook.webhooks.outbox import enqueue_event as enqueue_webhooks
 
 # Whom a delivery goes to: a fixed role, or relative to the participant who acted.
 Audience = Literal["requester", "recipient", "other", "actor", "both"]
@@ -66,7 +67,7 @@ async def publish(
     context: dict[str, Any],
     invite: bool,
 ) -> list[Notification]:
-    """Enqueue every delivery of `event`; `invite` says whether the change carries one."""
+    """Enqueue every delivery of `event` and its webhooks; `invite`: the change carries one."""
     rows: list[Notification] = []
     for delivery in DELIVERIES[event]:
         if delivery.invite_only and not invite:
@@ -75,4 +76,6 @@ async def publish(
             rows += await enqueue(
                 session, event, meeting, user_id, context=context, push=delivery.push
             )
+    # And to the team's webhooks subscribed to it (CONTRACT §1.9), whatever the event.
+    rows += await enqueue_webhooks(session, event, meeting, actor_id=actor_id)
     return rows

@@ -71,10 +71,15 @@ async def enqueue(
             for device in devices
         )
     session.add_all(rows)
+    await wake_workers(session)
+    return rows
+
+
+async def wake_workers(session: AsyncSession) -> None:
+    """Have the workers look for new rows once this transaction commits."""
     if not session.info.get(OUTBOX_WRITTEN):
         session.info[OUTBOX_WRITTEN] = True
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             await session.execute(
                 text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
             )
-    return rows

@@ -1,9 +1,10 @@
 """Retention: the periodic job that deletes what meetbook no longer needs (CONTRACT §5).
 
 Finished notifications (sent, failed, cancelled) whose last due time is older than
-MEETBOOK_RETENTION_DAYS, dev-mailbox emails older than that, and idempotency keys older
-than their 24 hours. Deletion runs in bounded batches, each its own short transaction,
-so a large backlog never holds SQLite's write lock (or many PostgreSQL row locks) for long.
+MEETBOOK_RETENTION_DAYS, dev-mailbox emails and webhook delivery attempts older than that,
+and idempotency keys older than their 24 hours. Deletion runs in bounded batches, each its
+own short transaction, so a large backlog never holds SQLite's write lock (or many
+PostgreSQL row locks) for long.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.config import Settings
 from meetbook.meetings.service import IDEMPOTENCY_TTL
-from meetbook.models import DevEmail, IdempotencyKey, Notification
+from meetbook.models import DevEmail, IdempotencyKey, Notification, WebhookAttempt
 from meetbook.notifications.periodic import Periodic
 
 BATCH_SIZE = 1000
@@ -29,6 +30,7 @@ class Deleted:
     notifications: int
     dev_emails: int
     idempotency_keys: int
+    webhook_attempts: int
 
 
 async def delete_expired(
@@ -44,6 +46,7 @@ async def delete_expired(
         Notification.status.in_(FINISHED), Notification.next_attempt_at < cutoff
     )
     emails = select(DevEmail.id).where(DevEmail.created_at < cutoff)
+    attempts = select(WebhookAttempt.id).where(WebhookAttempt.at < cutoff)
     key_columns = tuple_(IdempotencyKey.user_id, IdempotencyKey.key)
     keys = select(IdempotencyKey.user_id, IdempotencyKey.key).where(
         IdempotencyKey.created_at < now - IDEMPOTENCY_TTL
@@ -62,6 +65,11 @@ async def delete_expired(
         idempotency_keys=await _in_batches(
             sessionmaker,
             lambda n: delete(IdempotencyKey).where(key_columns.in_(keys.limit(n))),
+            batch_size,
+        ),
+        webhook_attempts=await _in_batches(
+            sessionmaker,
+            lambda n: delete(WebhookAttempt).where(WebhookAttempt.id.in_(attempts.limit(n))),
             batch_size,
         ),
     )

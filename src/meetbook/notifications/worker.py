@@ -34,6 +34,12 @@ from meetbook.notifications.outbox import NOTIFY_CHANNEL
 from meetbook.notifications.periodic import Periodic, PeriodicRunner
 from meetbook.notifications.providers import Providers, providers_from_settings
 from meetbook.notifications.retention import RETENTION
+from meetbook.webhooks.delivery import (
+    WebhookDeliverer,
+    WebhookDelivery,
+    WebhookRetry,
+    load_webhook_deliveries,
+)
 
 __all__ = ["OutboxWorker", "Providers", "RetryPolicy", "providers_from_settings", "run_standalone"]
 
@@ -60,6 +66,7 @@ class OutboxWorker:
         lease_seconds: float = 120.0,
         poll_seconds: float = 1.0,
         retry: RetryPolicy | None = None,
+        webhook_retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = _now,
         periodic: Sequence[Periodic] = (RETENTION, CLOCK_STATUSES),
     ) -> None:
@@ -78,6 +85,7 @@ class OutboxWorker:
         self._deliverer = Deliverer(
             sessionmaker, providers, settings, owner=self.name, retry=self.retry, clock=clock
         )
+        self._webhooks = WebhookDeliverer(self._deliverer, webhook_retry or WebhookRetry())
         # A periodic job may take longer than a batch of sends (retention of a backlog).
         self._periodic = PeriodicRunner(
             sessionmaker,
@@ -141,7 +149,9 @@ class OutboxWorker:
         ids = await self._claim()
         if not ids:
             return 0
-        deliveries = await load_deliveries(self.sessionmaker, ids)
+        deliveries: list[Delivery | WebhookDelivery] = []
+        deliveries += await load_deliveries(self.sessionmaker, ids)
+        deliveries += await load_webhook_deliveries(self.sessionmaker, ids)
         await asyncio.gather(*(self._deliver(delivery) for delivery in deliveries))
         return len(ids)
 
@@ -174,7 +184,7 @@ class OutboxWorker:
             postgres=self._postgres,
         )
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery | WebhookDelivery) -> None:
         row = delivery.notification
         self._in_flight.add(row.id)
         try:
@@ -182,7 +192,10 @@ class OutboxWorker:
                 if self._stop.is_set():
                     self._unstarted.add(row.id)  # handed back by _release_leases
                     return
-                await self._deliverer.deliver(delivery)
+                if isinstance(delivery, WebhookDelivery):
+                    await self._webhooks.deliver(delivery)
+                else:
+                    await self._deliverer.deliver(delivery)
         finally:
             self._in_flight.discard(row.id)
 

@@ -1,0 +1,1 @@
+"""Team webhooks (CONTRACT §1.9): endpoints, signed deliveries through the outbox, the log."""
