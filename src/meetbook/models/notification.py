@@ -38,8 +38,10 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event: Mapped[str] = mapped_column(String(32))
-    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Null for an account email (an invite or a password reset, `accounts/emails.py`):
+    # no meeting, and an invite may go to an address that has no account yet.
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))  # email | fcm | webpush
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
     # What the event knew that the meeting row may no longer say (reason, actor, ...).
@@ -86,3 +88,6 @@ class DevEmail(Base):
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # An account email (invite, password reset) holds a link that acts for its reader:
+    # only that address (and instance admins) may see it in the mailbox. Null: anyone.
+    restricted_to: Mapped[str | None] = mapped_column(String(254))

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from meetbook.config import Settings
 from meetbook.meetings.clock_job import CLOCK_STATUSES
 from meetbook.notifications.delivery import (
+    AccountDelivery,
     Deliverer,
     Delivery,
     RetryPolicy,
@@ -174,7 +175,7 @@ class OutboxWorker:
             postgres=self._postgres,
         )
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery | AccountDelivery) -> None:
         row = delivery.notification
         self._in_flight.add(row.id)
         try:
