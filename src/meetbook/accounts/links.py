@@ -80,7 +80,7 @@ async def create_invite(
     await session.flush()
     existing = await session.scalar(select(User.id).where(User.email == email))
     await enqueue_account_email(
-        session, "account-invite", ref_id=invite.id, to_email=email, user_id=existing
+        session, "account-invite", ref_id=invite.id, to_email=email, user_id=existing, now=now
     )
     log.info("team.invite.created", extra={"team_id": team_id, "invite_id": invite.id, "by": by})
     return invite
@@ -214,7 +214,7 @@ async def request_reset(session: AsyncSession, email: str, now: datetime) -> boo
     session.add(reset)
     await session.flush()
     await enqueue_account_email(
-        session, "password-reset", ref_id=reset.id, to_email=user.email, user_id=user.id
+        session, "password-reset", ref_id=reset.id, to_email=user.email, user_id=user.id, now=now
     )
     log.info("password_reset.requested", extra={"user_id": user.id, "reset_id": reset.id})
     return True

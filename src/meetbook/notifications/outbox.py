@@ -95,6 +95,7 @@ async def enqueue_account_email(
     ref_id: int,
     to_email: str,
     user_id: int | None,
+    now: datetime,
 ) -> Notification:
     """Record an account email: about no meeting, possibly to an address with no account.
 
@@ -107,7 +108,7 @@ async def enqueue_account_email(
         user_id=user_id,
         channel="email",
         context={"ref_id": ref_id, "to_email": to_email},
-        next_attempt_at=utcnow(),
+        next_attempt_at=now,
     )
     session.add(row)
     await _wake_workers(session)
