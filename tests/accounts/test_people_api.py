@@ -309,3 +309,21 @@ async def test_tokens_list_shows_kind_and_expiry_and_revokes_any(client, world: 
         json={"email": pat.email, "password": STRONG, "expires_in_days": 0},
     )
     assert bad.status_code == 400
+
+
+def test_sessions_are_named_by_browser_and_system() -> None:
+    from meetbook.auth.sessions import describe_browser
+
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    edge = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0 Safari/537.36 Edg/120.0"
+    )
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+    )
+    assert describe_browser(firefox) == "Firefox on Linux"
+    assert describe_browser(edge) == "Edge on Windows"
+    assert describe_browser(iphone) == "Safari on iPhone"
+    assert describe_browser(None) == "Unknown browser"
