@@ -110,7 +110,7 @@ async def list_teams(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
 @router.get("/teams/{team_id}/members", response_model=MemberList, responses=ERRORS)
 async def list_members(team_id: IdPath, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Members of one of your teams."""
-    members = await service.members_of(session, team_id, user.id)
+    members = await service.members_of(session, team_id, user)
     return {
         "data": [
             {"id": m.id, "name": m.name, "timezone": m.timezone, "role": role}

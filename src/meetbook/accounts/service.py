@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.passwords import hash_password, verify_password
+from meetbook.auth.permissions import authorize
 from meetbook.auth.strength import check_new_password
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
@@ -141,10 +142,9 @@ async def teams_of(session: AsyncSession, user_id: int) -> list[tuple[Team, str]
     return [(team, role) for team, role in rows.tuples()]
 
 
-async def members_of(session: AsyncSession, team_id: int, viewer_id: int) -> list[tuple[User, str]]:
+async def members_of(session: AsyncSession, team_id: int, viewer: User) -> list[tuple[User, str]]:
     """Members of a team the viewer belongs to; 404 otherwise, so teams are not revealed."""
-    if await session.get(TeamMember, (team_id, viewer_id)) is None:
-        raise NotFound(f"Team {team_id} was not found.")
+    await authorize(session, viewer, "team.view", team_id=team_id)
     rows = await session.execute(
         select(User, TeamMember.role)
         .join(TeamMember, TeamMember.user_id == User.id)
