@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 
 from meetbook import __version__
 from meetbook.accounts.endpoints import router as accounts_router
+from meetbook.accounts.people_endpoints import router as people_router
 from meetbook.apidocs import install_api_docs
 from meetbook.availability.endpoints import router as availability_router
 from meetbook.clock import Clock
@@ -120,6 +121,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(meetings_router)
     app.include_router(accounts_router)
+    app.include_router(people_router)
     app.include_router(availability_router)
     app.include_router(notifications_router)
     app.include_router(ops_router)

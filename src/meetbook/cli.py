@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import getpass
 import json
 import os
 import socket
@@ -17,6 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.config import Settings, SettingsError, load_settings, new_secret_key
 from meetbook.errors import ApiError
+
+# Exit statuses (CONTRACT §4), the same for every command.
+EXIT_OK = 0
+EXIT_FAILED = 1  # the database could not be reached or another failure
+EXIT_USAGE = 2  # bad input: a missing or malformed option, a refused value
+EXIT_NOT_FOUND = 3  # the user, team or token named does not exist
+EXIT_CONFLICT = 4  # refused as things are: the email is taken, a team's last admin, ...
+EXIT_FOR_ERROR = {400: EXIT_USAGE, 404: EXIT_NOT_FOUND, 409: EXIT_CONFLICT}
+EXIT_CODES_HELP = """exit status:
+  0  success (output: JSON on stdout; lists as one JSON object a line)
+  1  failure (e.g. the database cannot be reached)
+  2  bad input (a one-line error on stderr)
+  3  not found: the user, team or token named does not exist
+  4  conflict: e.g. the email is taken, or a team would lose its last admin"""
 
 
 class CliError(Exception):
@@ -64,7 +79,12 @@ def _require_free_port(command: str, host: str, port: int) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="meetbook", description="Meeting requests for teams.")
+    parser = _Parser(
+        prog="meetbook",
+        description="Meeting requests for teams.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="run the API, the web page and the worker")
@@ -88,34 +108,76 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("users", help="accounts")
     users_commands = users.add_subparsers(dest="users_command", required=True, parser_class=_Parser)
-    create_user = users_commands.add_parser("create")
-    create_user.add_argument("--name", required=True)
-    create_user.add_argument("--email", required=True)
-    create_user.add_argument("--timezone")
-    create_user.add_argument("--password")
+    create_user = users_commands.add_parser("create", help='create an account; prints {"id": ...}')
+    create_user.add_argument("--name", required=True, help="the person's name")
+    create_user.add_argument("--email", required=True, help="their email address (unique)")
+    create_user.add_argument(
+        "--timezone", help="an IANA zone such as Europe/Paris (default: none, times in UTC)"
+    )
+    create_user.add_argument(
+        "--password",
+        help="their password (at least 10 characters, not easily guessed); without it they "
+        "cannot sign in until one is set (users set-password, or a reset link)",
+    )
+    create_user.add_argument(
+        "--admin", action="store_true", help="make them an instance admin (may create teams)"
+    )
+    users_commands.add_parser("list", help="every account, one JSON object a line")
+    set_password = users_commands.add_parser(
+        "set-password", help="set a password, read from stdin or asked for at a terminal"
+    )
+    set_password.add_argument("--user", type=_positive_int, required=True, help="the user's id")
+    deactivate = users_commands.add_parser(
+        "deactivate",
+        help="stop an account: no sign-in, every token revoked, removed from its teams, its "
+        "pending and future confirmed meetings cancelled (with notifications)",
+    )
+    deactivate.add_argument("--user", type=_positive_int, required=True, help="the user's id")
 
     teams = commands.add_parser("teams", help="teams")
     teams_commands = teams.add_subparsers(dest="teams_command", required=True, parser_class=_Parser)
-    create_team = teams_commands.add_parser("create")
-    create_team.add_argument("--name", required=True)
-    add_member = teams_commands.add_parser("add-member")
-    add_member.add_argument("--team", type=_positive_int, required=True)
-    add_member.add_argument("--user", type=_positive_int, required=True)
-    add_member.add_argument("--role", choices=("member", "admin"), default="member")
+    create_team = teams_commands.add_parser("create", help='create a team; prints {"id": ...}')
+    create_team.add_argument("--name", required=True, help="the team's name")
+    add_member = teams_commands.add_parser(
+        "add-member", help="add a user to a team (or change their role)"
+    )
+    add_member.add_argument("--team", type=_positive_int, required=True, help="the team's id")
+    add_member.add_argument("--user", type=_positive_int, required=True, help="the user's id")
+    add_member.add_argument(
+        "--role", choices=("member", "admin"), default="member", help="default: member"
+    )
+    teams_commands.add_parser("list", help="every team, one JSON object a line")
+    members = teams_commands.add_parser("members", help="a team's members, one JSON object a line")
+    members.add_argument("--team", type=_positive_int, required=True, help="the team's id")
+    remove_member = teams_commands.add_parser(
+        "remove-member",
+        help="remove a member; their pending and future confirmed meetings in the team are "
+        "cancelled (with notifications); a team keeps at least one admin",
+    )
+    remove_member.add_argument("--team", type=_positive_int, required=True, help="the team's id")
+    remove_member.add_argument("--user", type=_positive_int, required=True, help="the user's id")
 
     tokens = commands.add_parser("tokens", help="API tokens")
     tokens_commands = tokens.add_subparsers(
         dest="tokens_command", required=True, parser_class=_Parser
     )
-    create_token = tokens_commands.add_parser("create")
-    create_token.add_argument("--user", type=_positive_int, required=True)
-    create_token.add_argument("--name", default="CLI token")
+    create_token = tokens_commands.add_parser(
+        "create", help='issue an API token; prints {"token": ...} (shown only this once)'
+    )
+    create_token.add_argument("--user", type=_positive_int, required=True, help="the user's id")
+    create_token.add_argument("--name", default="CLI token", help="a label (default: CLI token)")
+    list_tokens = tokens_commands.add_parser(
+        "list", help="a user's working API tokens and web sessions, one JSON object a line"
+    )
+    list_tokens.add_argument("--user", type=_positive_int, required=True, help="the user's id")
+    revoke = tokens_commands.add_parser("revoke", help="revoke an API token or web session")
+    revoke.add_argument("--id", type=_positive_int, required=True, help="the token's id")
     return parser
 
 
 async def _in_transaction(
-    settings: Settings, work: Callable[[AsyncSession], Awaitable[dict[str, Any]]]
-) -> dict[str, Any]:
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]
+) -> Any:
     from meetbook.db import create_engine, create_sessionmaker
 
     engine = create_engine(settings)
@@ -126,38 +188,30 @@ async def _in_transaction(
         await engine.dispose()
 
 
-def _run_db_command(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    from meetbook.accounts import service as accounts
-    from meetbook.auth.tokens import issue_token
-    from meetbook.meetings.timeparse import is_valid_zone
-    from meetbook.migrate import upgrade
-    from meetbook.models import User
-    from meetbook.text import MAX_TOKEN_NAME_LENGTH, clean_line
+def _read_password() -> str:
+    """The new password for set-password: asked twice at a terminal, else stdin's first line."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != first:
+            raise CliError("meetbook users set-password: the two passwords differ")
+        return first
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise CliError("meetbook users set-password: no password on stdin")
+    return line
 
+
+def _run_db_command(settings: Settings, args: argparse.Namespace) -> Any:
+    from meetbook.accounts.commands import run
+    from meetbook.migrate import upgrade
+
+    password = None
+    if args.command == "users" and args.users_command == "set-password":
+        password = _read_password()
     upgrade(settings.database_url)
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
-        if args.command == "users":
-            if args.timezone is not None and not is_valid_zone(args.timezone):
-                raise CliError(f"--timezone: {args.timezone!r} is not an IANA timezone name")
-            user = await accounts.create_user(
-                session,
-                name=args.name,
-                email=args.email,
-                timezone=args.timezone,
-                password=args.password,
-            )
-            return {"id": user.id}
-        if args.command == "teams" and args.teams_command == "create":
-            return {"id": (await accounts.create_team(session, args.name)).id}
-        if args.command == "teams":
-            await accounts.add_member(session, args.team, args.user, args.role)
-            return {"team_id": args.team, "user_id": args.user, "role": args.role}
-        if await session.get(User, args.user) is None:
-            raise CliError(f"--user: user {args.user} does not exist")
-        name = clean_line(args.name, "--name", MAX_TOKEN_NAME_LENGTH, required=False)
-        token, row = await issue_token(session, args.user, name or "CLI token")
-        return {"token": token, "id": row.id}
+    async def work(session: AsyncSession) -> Any:
+        return await run(session, args, password)
 
     return asyncio.run(_in_transaction(settings, work))
 
@@ -197,18 +251,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             upgrade(settings.database_url)
             print(json.dumps({"status": "upgraded"}))
             return 0
-        print(json.dumps(_run_db_command(settings, args)))
-        return 0
+        output = _run_db_command(settings, args)
+        for item in output if isinstance(output, list) else [output]:
+            print(json.dumps(item))
+        return EXIT_OK
     except (CliError, SettingsError) as error:
         print(str(error), file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ApiError as error:
         print(f"meetbook: {error.message}", file=sys.stderr)
-        return 1
+        return EXIT_FOR_ERROR.get(error.status, EXIT_FAILED)
     except (SQLAlchemyError, OSError) as error:
         reason = str(getattr(error, "orig", None) or error).splitlines()[0][:200]
         print(f"meetbook: database error: {reason}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

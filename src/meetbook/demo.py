@@ -87,13 +87,21 @@ async def ensure_demo_data(
     if team is None:
         team = await accounts.create_team(session, DEMO_TEAM)
     accounts_out = []
-    for name, email, zone in DEMO_PEOPLE:
+    for index, (name, email, zone) in enumerate(DEMO_PEOPLE):
+        # The first person is an instance admin and the team's admin (CONTRACT §1.8), so
+        # the demo shows the team page's admin side.
+        first = index == 0
         user = await session.scalar(select(User).where(User.email == email))
         if user is None:
             user = await accounts.create_user(
-                session, name=name, email=email, timezone=zone, password=DEMO_PASSWORD
+                session,
+                name=name,
+                email=email,
+                timezone=zone,
+                password=DEMO_PASSWORD,
+                is_admin=first,
             )
-        await accounts.add_member(session, team.id, user.id)
+        await accounts.add_member(session, team.id, user.id, "admin" if first else "member")
         token = (kept or {}).get(email)
         if token is None or not await _still_works(session, user.id, token):
             token, _ = await issue_token(session, user.id, "demo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,6 +24,7 @@ from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import Unauthorized
 from meetbook.meetings.endpoints import ERRORS
+from meetbook.models import utcnow
 from meetbook.params import IdPath
 
 router = APIRouter(prefix="/api/v3", tags=["accounts"])
@@ -62,7 +64,14 @@ async def create_token(
         raise Unauthorized("The email or password is wrong.")
     name = body.name or "API token"
     await check_new_token(request, session, user.id)
-    token, row = await issue_token(session, user.id, name)
+    expires_at = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    token, row = await issue_token(
+        session,
+        user.id,
+        name,
+        expires_at=expires_at,
+        user_agent=request.headers.get("user-agent"),
+    )
     return {"token": token, "id": row.id, "name": row.name}
 
 
@@ -101,7 +110,7 @@ async def list_teams(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
 @router.get("/teams/{team_id}/members", response_model=MemberList, responses=ERRORS)
 async def list_members(team_id: IdPath, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Members of one of your teams."""
-    members = await service.members_of(session, team_id, user.id)
+    members = await service.members_of(session, team_id, user)
     return {
         "data": [
             {"id": m.id, "name": m.name, "timezone": m.timezone, "role": role}

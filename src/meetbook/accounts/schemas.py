@@ -14,6 +14,13 @@ class TokenRequest(BaseModel):
     email: str = Field(min_length=1, max_length=254)
     password: str = Field(min_length=1, max_length=1024)
     name: TokenName | None = Field(default=None, description="A label for the token.")
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        strict=True,
+        description="Days until the token stops working; absent or null: it never expires.",
+    )
 
     @field_validator("email", "password", "name", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.auth.passwords import hash_password, verify_password
+from meetbook.auth.permissions import authorize
 from meetbook.auth.strength import check_new_password
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
@@ -55,11 +56,20 @@ async def authenticate(
             user = await session.scalar(select(User).where(User.email == email))
     if not await verify_password(password, user.password_hash if user else None):
         return None
+    # Checked after the password, so a deactivated account costs as long as any other.
+    if user is not None and user.deactivated_at is not None:
+        return None
     return user
 
 
 async def create_user(
-    session: AsyncSession, *, name: str, email: str, timezone: str | None, password: str | None
+    session: AsyncSession,
+    *,
+    name: str,
+    email: str,
+    timezone: str | None,
+    password: str | None,
+    is_admin: bool = False,
 ) -> User:
     name = clean_line(name, "name", MAX_NAME_LENGTH)
     email = check_email(email)
@@ -70,6 +80,7 @@ async def create_user(
         email=email,
         timezone=timezone,
         password_hash=await hash_password(password) if password else None,
+        is_admin=is_admin,
     )
     session.add(user)
     try:
@@ -108,8 +119,11 @@ async def add_member(
         raise BadRequest("role must be member or admin.")
     if await session.get(Team, team_id) is None:
         raise NotFound(f"Team {team_id} does not exist.")
-    if await session.get(User, user_id) is None:
+    user = await session.get(User, user_id)
+    if user is None:
         raise NotFound(f"User {user_id} does not exist.")
+    if user.deactivated_at is not None:
+        raise Conflict(f"User {user_id} is deactivated.")
     existing = await session.get(TeamMember, (team_id, user_id))
     if existing is not None:
         existing.role = role
@@ -128,10 +142,9 @@ async def teams_of(session: AsyncSession, user_id: int) -> list[tuple[Team, str]
     return [(team, role) for team, role in rows.tuples()]
 
 
-async def members_of(session: AsyncSession, team_id: int, viewer_id: int) -> list[tuple[User, str]]:
+async def members_of(session: AsyncSession, team_id: int, viewer: User) -> list[tuple[User, str]]:
     """Members of a team the viewer belongs to; 404 otherwise, so teams are not revealed."""
-    if await session.get(TeamMember, (team_id, viewer_id)) is None:
-        raise NotFound(f"Team {team_id} was not found.")
+    await authorize(session, viewer, "team.view", team_id=team_id)
     rows = await session.execute(
         select(User, TeamMember.role)
         .join(TeamMember, TeamMember.user_id == User.id)

@@ -94,3 +94,37 @@ def _printable(text: str | None, limit: int) -> str | None:
         return None
     kept = "".join(c for c in text if c.isprintable())[:limit].strip()
     return kept or None
+
+
+# (marker in the User-Agent, name), most specific first: Edge and Opera also say Chrome,
+# Chrome also says Safari.
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_browser(user_agent: str | None) -> str:
+    """ "Firefox on Linux" from a User-Agent, so people can tell their sessions apart."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), None)
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    # An unknown browser is shown as it names itself.
+    return browser or user_agent[:80]

@@ -33,10 +33,25 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def issue_token(session: AsyncSession, user_id: int, name: str) -> tuple[str, ApiToken]:
+async def issue_token(
+    session: AsyncSession,
+    user_id: int,
+    name: str,
+    *,
+    expires_at: datetime | None = None,
+    user_agent: str | None = None,
+) -> tuple[str, ApiToken]:
     """Create a token; the plain value is returned here and never stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token))
+    row = ApiToken(
+        user_id=user_id,
+        name=name,
+        token_hash=hash_token(token),
+        expires_at=expires_at,
+        user_agent="".join(c for c in user_agent if c.isprintable())[:200] or None
+        if user_agent
+        else None,
+    )
     session.add(row)
     await session.flush()
     return token, row
@@ -77,7 +92,13 @@ async def user_for_token(
         await session.execute(
             select(ApiToken, User)
             .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == digest, ApiToken.kind == kind, still_valid(now))
+            .where(
+                ApiToken.token_hash == digest,
+                ApiToken.kind == kind,
+                still_valid(now),
+                # Deactivating revokes every credential; this holds even if one was missed.
+                User.deactivated_at.is_(None),
+            )
         )
     ).first()
     if row is None:

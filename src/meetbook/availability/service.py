@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.auth.permissions import authorize
 from meetbook.availability import slots
 from meetbook.availability.schemas import WEEKDAYS, TeamPatch, Week
-from meetbook.errors import BadRequest, Forbidden, NotFound
+from meetbook.errors import BadRequest, NotFound
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import MEETING_SECONDS, BusySlot, CalendarFeed, Meeting, Team, TeamMember, User
 
@@ -69,12 +70,10 @@ async def _membership(session: AsyncSession, team_id: int, user_id: int) -> Team
 
 async def update_team(session: AsyncSession, team_id: int, user: User, patch: TeamPatch) -> Team:
     """Change a team's name or booking policy: team admins only (404 for non-members)."""
-    member = await _membership(session, team_id, user.id)
-    team = await session.get(Team, team_id) if member else None
-    if member is None or team is None:
+    await authorize(session, user, "team.manage", team_id=team_id)
+    team = await session.get(Team, team_id)
+    if team is None:
         raise NotFound(f"Team {team_id} was not found.")
-    if member.role != "admin":
-        raise Forbidden("Only an admin of this team can change it.")
     for field in patch.model_fields_set:
         value = getattr(patch, field)
         if value is not None:

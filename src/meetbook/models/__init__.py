@@ -3,6 +3,7 @@
 from meetbook.models.base import Base, utcnow
 from meetbook.models.calendar import CalendarFeed
 from meetbook.models.history import MeetingHistory
+from meetbook.models.invite import PasswordReset, TeamInvite
 from meetbook.models.job import PeriodicJob
 from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
 from meetbook.models.notification import DevEmail, Device, Notification
@@ -22,8 +23,10 @@ __all__ = [
     "Meeting",
     "MeetingHistory",
     "Notification",
+    "PasswordReset",
     "PeriodicJob",
     "Team",
+    "TeamInvite",
     "TeamMember",
     "User",
     "Webhook",

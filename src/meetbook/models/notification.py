@@ -38,12 +38,12 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     event: Mapped[str] = mapped_column(String(32))
-    # Null only on rows with a `webhook_id` (a webhook message, a ping, a note to a team's
-    # admins), which `webhooks/delivery.py` delivers; every meeting notification has both.
-    meeting_id: Mapped[int] = mapped_column(
-        ForeignKey("meetings.id", ondelete="CASCADE"), nullable=True
-    )
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=True)
+    # Null for a webhook message (a row with `webhook_id`, `webhooks/delivery.py`) that is
+    # about no meeting (a ping, a note to a team's admins), and for an account email (an
+    # invite or a password reset, `notifications/account_email.py`): no meeting, and an
+    # invite may go to an address that has no account yet.
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(16))  # email | fcm | webpush | webhook
     webhook_id: Mapped[int | None] = mapped_column(
         ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
@@ -93,3 +93,6 @@ class DevEmail(Base):
     subject: Mapped[str] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # An account email (invite, password reset) holds a link that acts for its reader:
+    # only that address (and instance admins) may see it in the mailbox. Null: anyone.
+    restricted_to: Mapped[str | None] = mapped_column(String(254))

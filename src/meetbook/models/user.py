@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meetbook.models.base import Base, BigId, UTCDateTime, utcnow
@@ -19,6 +19,10 @@ class User(Base):
     # Local intervals per weekday ({"mon": [["09:00", "17:00"]], ...}); None = the default.
     working_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # CONTRACT §1.8: an instance admin may create teams.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set by `users deactivate`: the account can no longer sign in (its tokens are revoked).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):

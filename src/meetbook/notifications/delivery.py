@@ -30,6 +30,7 @@ from meetbook.metrics import (
     NOTIFICATIONS_SENT,
 )
 from meetbook.models import Device, Meeting, Notification, User
+from meetbook.notifications.account_email import render_account_email
 from meetbook.notifications.content import Event, MeetingInfo, Notice, push_message
 from meetbook.notifications.email import render_email
 from meetbook.notifications.errors import (
@@ -76,6 +77,13 @@ class Delivery:
     device: Device | None
 
 
+@dataclass
+class AccountDelivery:
+    """A claimed account email (an invite or a password reset): no meeting, email only."""
+
+    notification: Notification
+
+
 @dataclass(eq=False)
 class _Outcome:
     """A delivery's result, waiting to be written (see Deliverer._record)."""
@@ -88,10 +96,10 @@ class _Outcome:
 
 async def load_deliveries(
     sessionmaker: async_sessionmaker[AsyncSession], ids: Sequence[int]
-) -> list[Delivery]:
+) -> list[Delivery | AccountDelivery]:
     """The rows `ids` with their meetings, people and devices, in id order."""
     async with sessionmaker() as session:
-        rows = (
+        loaded = (
             await session.scalars(
                 # Rows of a webhook are `webhooks/delivery.py`'s.
                 select(Notification)
@@ -99,16 +107,21 @@ async def load_deliveries(
                 .order_by(Notification.id)
             )
         ).all()
-        meetings = await _by_id(session, Meeting, {n.meeting_id for n in rows})
-        user_ids = {n.user_id for n in rows} | {
+        accounts: list[Delivery | AccountDelivery] = [
+            AccountDelivery(n) for n in loaded if n.meeting_id is None
+        ]
+        rows = [n for n in loaded if n.meeting_id is not None]
+        meetings = await _by_id(session, Meeting, {n.meeting_id for n in rows if n.meeting_id})
+        user_ids = {n.user_id for n in rows if n.user_id is not None} | {
             uid for m in meetings.values() for uid in (m.requester_id, m.recipient_id)
         }
         user_ids |= {int(n.context["actor_id"]) for n in rows if n.context.get("actor_id")}
         users = await _by_id(session, User, user_ids)
         device_ids = {n.device_id for n in rows if n.device_id is not None}
         devices = await _by_id(session, Device, device_ids)
-    deliveries = []
+    deliveries = accounts
     for row in rows:
+        assert row.meeting_id is not None and row.user_id is not None  # meeting rows
         meeting = meetings[row.meeting_id]
         actor_id = row.context.get("actor_id")
         deliveries.append(
@@ -175,7 +188,7 @@ class Deliverer:
         self._outcomes: list[_Outcome] = []
         self._writing = asyncio.Lock()
 
-    async def deliver(self, delivery: Delivery) -> None:
+    async def deliver(self, delivery: Delivery | AccountDelivery) -> None:
         """Send one delivery and record what happened; never raises a delivery error."""
         await self.deliver_with(delivery.notification, lambda: self.send(delivery))
 
@@ -203,8 +216,14 @@ class Deliverer:
         else:
             await self._finish(row, "sent", None)
 
-    async def send(self, delivery: Delivery) -> None:
+    async def send(self, delivery: Delivery | AccountDelivery) -> None:
         """Render the message for the row's channel and hand it to that provider."""
+        if isinstance(delivery, AccountDelivery):
+            message = await render_account_email(
+                self.sessionmaker, delivery.notification, self.settings, now=self.clock()
+            )
+            await self.providers.email.send(message)
+            return
         notice = notice_for(delivery)
         row = delivery.notification
         if row.channel == "email":
@@ -227,7 +246,7 @@ class Deliverer:
                 title,
                 body,
                 data,
-                collapse_key=push_topic(row.meeting_id),
+                collapse_key=push_topic(delivery.meeting.id),
             )
         elif row.channel == "webpush":
             if self.providers.webpush is None:
@@ -237,7 +256,7 @@ class Deliverer:
                 subscription,
                 {"title": title, "body": body, **data},
                 urgency="high" if row.event in HIGH_URGENCY_EVENTS else "normal",
-                topic=push_topic(row.meeting_id),
+                topic=push_topic(delivery.meeting.id),
             )
         else:
             raise PermanentDeliveryError(f"unknown channel {row.channel!r}")

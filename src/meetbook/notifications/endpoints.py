@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meetbook.auth.deps import CurrentUser, current_user
@@ -34,7 +35,7 @@ from meetbook.notifications.schemas import (
 )
 from meetbook.notifications.vapid import vapid_application_server_key
 from meetbook.params import IdPath
-from meetbook.web.session import require_viewer
+from meetbook.web.session import Viewer, ViewerDep, require_viewer
 from meetbook.web.templating import static_url
 
 log = logging.getLogger("meetbook.notifications")
@@ -170,18 +171,35 @@ EMAIL_CSP = (
 )
 
 
+def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    """Account emails (invites, resets) carry links that act for their reader: only that
+    address and instance admins see them; every other email, any signed-in user."""
+    if viewer.user.is_admin:
+        return true()
+    return or_(DevEmail.restricted_to.is_(None), DevEmail.restricted_to == viewer.user.email)
+
+
+async def _kept_email(session: AsyncSession, email_id: int, viewer: Viewer) -> DevEmail | None:
+    return await session.scalar(
+        select(DevEmail).where(DevEmail.id == email_id, _visible_to(viewer))
+    )
+
+
 @router.get(
     "/dev/mailbox", response_class=HTMLResponse, include_in_schema=False, dependencies=_MAILBOX
 )
 async def dev_mailbox(
     session: SessionDep,
+    viewer: ViewerDep,
     before: Annotated[
         int | None, Query(ge=1, lt=2**63, description="Show emails older than this id.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = MAILBOX_PAGE_SIZE,
 ) -> HTMLResponse:
     """The emails kept instead of sent while no SMTP host is configured, newest first."""
-    query = select(DevEmail).order_by(DevEmail.id.desc()).limit(limit + 1)
+    query = (
+        select(DevEmail).where(_visible_to(viewer)).order_by(DevEmail.id.desc()).limit(limit + 1)
+    )
     if before is not None:
         query = query.where(DevEmail.id < before)
     rows = list(await session.scalars(query))
@@ -200,9 +218,9 @@ async def dev_mailbox(
 
 
 @router.get("/dev/mailbox/{email_id:int}.html", include_in_schema=False, dependencies=_MAILBOX)
-async def dev_mailbox_html(email_id: IdPath, session: SessionDep) -> Response:
+async def dev_mailbox_html(email_id: IdPath, session: SessionDep, viewer: ViewerDep) -> Response:
     """One kept email's HTML part, for the mailbox's sandboxed frame."""
-    row = await session.get(DevEmail, email_id)
+    row = await _kept_email(session, email_id, viewer)
     html = email_html(row) if row is not None else None
     if html is None:
         raise StarletteHTTPException(404)
@@ -217,9 +235,9 @@ async def dev_mailbox_html(email_id: IdPath, session: SessionDep) -> Response:
 
 
 @router.get("/dev/mailbox/{email_id:int}.eml", include_in_schema=False, dependencies=_MAILBOX)
-async def dev_mailbox_email(email_id: IdPath, session: SessionDep) -> Response:
+async def dev_mailbox_email(email_id: IdPath, session: SessionDep, viewer: ViewerDep) -> Response:
     """One kept email as it would have been sent."""
-    row = await session.get(DevEmail, email_id)
+    row = await _kept_email(session, email_id, viewer)
     if row is None:
         raise StarletteHTTPException(404)
     return Response(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import getaddresses, make_msgid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,7 @@ class DevMailbox:
             to_address=str(message.get("To", "")),
             subject=str(message.get("Subject", "")),
             raw=message.as_string(),
+            restricted_to=_restricted_to(message),
         )
         async with self.sessionmaker() as session:
             # A redelivery has the same Message-ID: keep the first copy only.
@@ -36,3 +37,14 @@ class DevMailbox:
                 await session.commit()
             except IntegrityError:  # stored concurrently by another worker
                 await session.rollback()
+
+
+# Set on account emails (accounts/emails.py): their links act for the reader.
+RESTRICTED_HEADER = "X-Meetbook-Account-Email"
+
+
+def _restricted_to(message: EmailMessage) -> str | None:
+    if RESTRICTED_HEADER not in message:
+        return None
+    addresses = getaddresses([str(message.get("To", ""))])
+    return addresses[0][1].lower()[:254] if addresses else ""

@@ -9,7 +9,7 @@ the API has answered.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,3 +83,34 @@ async def wake_workers(session: AsyncSession) -> None:
             await session.execute(
                 text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
             )
+
+
+# Account emails (`accounts/emails.py`): an invite or a password reset, email only.
+AccountEmail = Literal["account-invite", "password-reset"]
+
+
+async def enqueue_account_email(
+    session: AsyncSession,
+    kind: AccountEmail,
+    *,
+    ref_id: int,
+    to_email: str,
+    user_id: int | None,
+    now: datetime,
+) -> Notification:
+    """Record an account email: about no meeting, possibly to an address with no account.
+
+    `ref_id` names the invite or reset row; the link is recomputed from it when the
+    email is written, so the row holds no usable link.
+    """
+    row = Notification(
+        event=kind,
+        meeting_id=None,
+        user_id=user_id,
+        channel="email",
+        context={"ref_id": ref_id, "to_email": to_email},
+        next_attempt_at=now,
+    )
+    session.add(row)
+    await wake_workers(session)
+    return row

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from meetbook.config import Settings
 from meetbook.meetings.clock_job import CLOCK_STATUSES
 from meetbook.notifications.delivery import (
+    AccountDelivery,
     Deliverer,
     Delivery,
     RetryPolicy,
@@ -149,7 +150,7 @@ class OutboxWorker:
         ids = await self._claim()
         if not ids:
             return 0
-        deliveries: list[Delivery | WebhookDelivery] = []
+        deliveries: list[Delivery | AccountDelivery | WebhookDelivery] = []
         deliveries += await load_deliveries(self.sessionmaker, ids)
         deliveries += await load_webhook_deliveries(self.sessionmaker, ids)
         await asyncio.gather(*(self._deliver(delivery) for delivery in deliveries))
@@ -184,7 +185,7 @@ class OutboxWorker:
             postgres=self._postgres,
         )
 
-    async def _deliver(self, delivery: Delivery | WebhookDelivery) -> None:
+    async def _deliver(self, delivery: Delivery | AccountDelivery | WebhookDelivery) -> None:
         row = delivery.notification
         self._in_flight.add(row.id)
         try:

@@ -494,7 +494,7 @@ async def _request_form(
     members: list[MemberChoice] = []
     chosen_moment = _chosen_moment(values.get("date", ""))
     if team_id is not None and team_id in {tid for tid, _ in teams}:
-        for member, _role in await members_of(session, team_id, viewer.user.id):
+        for member, _role in await members_of(session, team_id, viewer.user):
             if member.id != viewer.user.id:
                 members.append(_member_choice(member, chosen_moment))
     else:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.accounts.schemas import ProfilePatch
 from meetbook.accounts.service import update_profile
 from meetbook.accounts.tokenlimits import check_new_token
+from meetbook.auth.sessions import describe_browser
 from meetbook.auth.tokens import KIND_SESSION, active_tokens, issue_token, revoke_token
 from meetbook.availability import service as availability
 from meetbook.availability.schemas import Week
@@ -87,7 +88,7 @@ async def _settings_page(
             else "Never",
             "is_current": token.id == viewer.token.id,
             "is_session": token.kind == KIND_SESSION,
-            "browser": token.user_agent or "Unknown browser",
+            "browser": describe_browser(token.user_agent),
             "address": token.ip_address or "unknown address",
         }
         for token in await active_tokens(session, user.id, now)
