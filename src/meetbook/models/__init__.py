@@ -4,13 +4,20 @@ from meetbook.models.base import Base, utcnow
 from meetbook.models.calendar import CalendarFeed
 from meetbook.models.history import MeetingHistory
 from meetbook.models.job import PeriodicJob
-from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
+from meetbook.models.meeting import (
+    MEETING_SECONDS,
+    AnswerLinkUse,
+    BusySlot,
+    IdempotencyKey,
+    Meeting,
+)
 from meetbook.models.notification import DevEmail, Device, Notification
 from meetbook.models.team import Team, TeamMember
 from meetbook.models.user import ApiToken, User
 
 __all__ = [
     "MEETING_SECONDS",
+    "AnswerLinkUse",
     "ApiToken",
     "Base",
     "BusySlot",

@@ -266,7 +266,7 @@ async def meetings_page(
             message = "This page link is no longer valid; start from the first page."
             return error_page(request, 400, message, viewer)
     if current.slug == "pending-meeting":  # the API's /meeting/pending, as the email promises
-        page, next_cursor = await queries.pending_for_recipient(
+        page, next_cursor = await queries.awaiting_answer(
             session, viewer.user.id, None, PAGE_SIZE, after, now
         )
     else:
