@@ -23,6 +23,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.config import Settings
+from meetbook.meetings.answer_links import AnswerLinks, grant_for_event
 from meetbook.metrics import (
     DELIVERY_LATENCY,
     NOTIFICATIONS_FAILED,
@@ -30,7 +31,6 @@ from meetbook.metrics import (
     NOTIFICATIONS_SENT,
 )
 from meetbook.models import Device, Meeting, Notification, User
-from meetbook.meetings.answer_links import AnswerLinks, grant_for_event
 from meetbook.notifications.content import Event, MeetingInfo, Notice, push_message
 from meetbook.notifications.email import render_email
 from meetbook.notifications.errors import (

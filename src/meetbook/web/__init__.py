@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from meetbook.config import Settings
 from meetbook.ratelimit import RateLimiter
-from meetbook.web import auth, meetings, settings
+from meetbook.web import answer, auth, meetings, settings
 from meetbook.web.errors import install_page_errors
 from meetbook.web.session import WebKeys
 from meetbook.web.templating import STATIC_DIR
@@ -36,6 +36,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(auth.router)
     app.include_router(meetings.router)
     app.include_router(settings.router)
+    app.include_router(answer.router)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_page_errors(app)
