@@ -287,7 +287,7 @@ async def test_cancelling_drops_the_proposal(client, trio, clock) -> None:
 
 
 async def test_accepting_a_proposal_without_one_or_as_a_stranger(client, trio, clock, world):
-    requester, recipient, _ = trio
+    _, recipient, _ = trio
     meeting = await _confirmed(client, trio, clock)
     stranger = await world.person()
     for path in ("proposal/accept", "proposal/decline"):

@@ -244,7 +244,7 @@ async def test_a_reschedule_accepted_from_the_email_sends_the_new_invite(
         assert done.status_code == 200, done.text
 
     invites = []
-    handler, port = inbox
+    handler, _ = inbox
     await _mail(app, inbox, recipient)
     for message in handler.messages():
         assert message["Subject"].startswith("Meeting rescheduled:")
