@@ -177,7 +177,7 @@ class MeetingOut(BaseModel):
     sequence: int = Field(
         default=0,
         description="The calendar invite's SEQUENCE: starts at 0, +1 on every change that "
-        "alters the invite (such as a cancellation).",
+        "alters the invite (a new time, also of a pending request; a cancellation).",
     )
 
     outside_working_hours: bool = Field(
