@@ -122,14 +122,14 @@ def test_only_the_participant_asked_answers_a_proposal(action: str) -> None:
     problem = refusal(ACTIONS[action], proposed, REQUESTER, BEFORE)  # type: ignore[index]
     assert isinstance(problem, Forbidden)
     assert allowed_actions(proposed, REQUESTER, datetime.fromtimestamp(BEFORE, UTC)) == (
-        "cancel",
         "propose",
+        "cancel",
     )
     assert allowed_actions(proposed, RECIPIENT, datetime.fromtimestamp(BEFORE, UTC)) == (
-        "cancel",
-        "propose",
         "accept",
         "decline",
+        "propose",
+        "cancel",
     )
 
 
@@ -204,9 +204,9 @@ def test_effective_status_applies_the_clocks_rows(stored: str, now: int, seen: s
 OFFERED = [
     # stored status, now, viewer, the buttons offered
     ("pending", BEFORE, RECIPIENT, ("confirm", "reject", "propose")),  # Reject, not Cancel
-    ("pending", BEFORE, REQUESTER, ("cancel", "propose")),
-    ("confirmed", BEFORE, RECIPIENT, ("cancel", "propose")),
-    ("confirmed", BEFORE, REQUESTER, ("cancel", "propose")),
+    ("pending", BEFORE, REQUESTER, ("propose", "cancel")),
+    ("confirmed", BEFORE, RECIPIENT, ("propose", "cancel")),
+    ("confirmed", BEFORE, REQUESTER, ("propose", "cancel")),
     ("confirmed", DURING, REQUESTER, ()),
     ("pending", DURING, RECIPIENT, ()),
     ("rejected", BEFORE, REQUESTER, ()),

@@ -382,11 +382,11 @@ async def test_the_buttons_are_the_machines_allowed_actions(
     await client.post(f"/meetings/{confirmed}/confirm", data={"csrf_token": csrf})
     await client.post(f"/meetings/{rejected}/reject", data={"csrf_token": csrf})
     expected = {
-        ("ben", pending): ("confirm", "reject"),
-        ("ben", confirmed): ("cancel",),
+        ("ben", pending): ("confirm", "reject", "propose"),
+        ("ben", confirmed): ("propose", "cancel"),
         ("ben", rejected): (),
-        ("ana", pending): ("cancel",),
-        ("ana", confirmed): ("cancel",),
+        ("ana", pending): ("propose", "cancel"),
+        ("ana", confirmed): ("propose", "cancel"),
         ("ana", rejected): (),
     }
     for viewer in ("ben", "ana"):

@@ -144,38 +144,6 @@ ACTIONS: dict[ActionName, Action] = {
             keeps_reason=True,
         ),
         Action(
-            name="cancel",
-            sources=("pending", "confirmed"),
-            target="cancelled",
-            who="either",
-            guard=BEFORE_START,
-            history="cancelled",
-            event="meeting-cancelled",
-            verb="cancelled",
-            keeps_reason=True,
-            proposal="drop",
-            bumps_sequence_from=frozenset({"confirmed"}),
-            # The awaited participant answers a request with Reject (the requester is
-            # told it was rejected, with the reason); Cancel is for everyone else.
-            superseded_by="reject",
-        ),
-        Action(
-            name="propose",
-            sources=("pending", "confirmed"),
-            target=None,
-            who="either",
-            guard=BEFORE_START,
-            history="proposed",
-            event="meeting-proposed",
-            verb="moved to another time",
-            keeps_reason=True,
-            reason_on_meeting=False,
-            proposal="propose",
-            # A pending meeting's time changes at once (its tentative entry in calendar
-            # feeds and .ics files moves); a confirmed one's only when accepted.
-            bumps_sequence_from=frozenset({"pending"}),
-        ),
-        Action(
             name="accept",
             sources=("confirmed",),
             target=None,
@@ -201,6 +169,38 @@ ACTIONS: dict[ActionName, Action] = {
             reason_on_meeting=False,
             proposal="drop",
             needs_proposal=True,
+        ),
+        Action(
+            name="propose",
+            sources=("pending", "confirmed"),
+            target=None,
+            who="either",
+            guard=BEFORE_START,
+            history="proposed",
+            event="meeting-proposed",
+            verb="moved to another time",
+            keeps_reason=True,
+            reason_on_meeting=False,
+            proposal="propose",
+            # A pending meeting's time changes at once (its tentative entry in calendar
+            # feeds and .ics files moves); a confirmed one's only when accepted.
+            bumps_sequence_from=frozenset({"pending"}),
+        ),
+        Action(
+            name="cancel",
+            sources=("pending", "confirmed"),
+            target="cancelled",
+            who="either",
+            guard=BEFORE_START,
+            history="cancelled",
+            event="meeting-cancelled",
+            verb="cancelled",
+            keeps_reason=True,
+            proposal="drop",
+            bumps_sequence_from=frozenset({"confirmed"}),
+            # The awaited participant answers a request with Reject (the requester is
+            # told it was rejected, with the reason); Cancel is for everyone else.
+            superseded_by="reject",
         ),
         Action(
             name="expire",
