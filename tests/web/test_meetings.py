@@ -110,6 +110,7 @@ async def test_cancel_a_sent_request(client: httpx.AsyncClient, world: World) ->
     )
     assert response.headers["location"] == "/meetings?tab=sent"
     assert (await world.stored(meeting_id)).status == "cancelled"
+    assert "Withdrew your request to Ben Carter" in (await client.get("/meetings?tab=sent")).text
 
 
 async def test_a_confirm_without_csrf_token_is_refused(

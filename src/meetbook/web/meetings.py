@@ -426,6 +426,13 @@ async def _act(
     try:
         if meeting_id > MAX_ID:
             raise NotFound(f"Meeting {meeting_id} was not found.")
+        # The requester cancelling their own pending request withdraws it.
+        before = await session.get(Meeting, meeting_id)
+        withdrawn = (
+            before is not None
+            and before.requester_id == viewer.user.id
+            and effective_status(before, int(now.timestamp())) == "pending"
+        )
         # A savepoint: a refused change leaves nothing behind, and the request's
         # transaction (and the objects it loaded) stays usable.
         if action == "propose":
@@ -447,7 +454,10 @@ async def _act(
         add_flash(request, response, Flash("error", _sentence(error.message)))
         return response
     view = (await meeting_views(session, [meeting], viewer, now))[0]
-    text = _DONE[action].format(other=view.other_name, when=view.proposal_when or view.when)
+    done = _DONE[action]
+    if action == "cancel" and withdrawn:
+        done = "Withdrew your request to {other} for {when}. They will be told."
+    text = done.format(other=view.other_name, when=view.proposal_when or view.when)
     href, link_text = _AFTER[action]
     if action == "propose" and view.status == "confirmed":
         href, link_text = f"/meetings/{meeting.id}", "Open it"
