@@ -134,11 +134,11 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
         return run
 
     async def pending(session: AsyncSession) -> Any:
-        page, _ = await queries.pending_for_recipient(session, normal, None, 20, None, now)
+        page, _ = await queries.awaiting_answer(session, normal, None, 20, None, now)
         return await queries.meetings_json(session, page, now)
 
     async def pending_team(session: AsyncSession) -> Any:
-        page, _ = await queries.pending_for_recipient(session, normal, team, 20, None, now)
+        page, _ = await queries.awaiting_answer(session, normal, team, 20, None, now)
         return await queries.meetings_json(session, page, now)
 
     async def auth(session: AsyncSession) -> Any:

@@ -91,11 +91,11 @@ def test_cancel_a_sent_request(browse: Browse, server: Server, js: bool) -> None
     page.goto("/meetings?tab=sent")
     item = card(page, meeting_id)
     expect(item).to_contain_text("Your request to Chitra Rao")
-    item.get_by_text("Cancel").first.click()
+    item.get_by_text("Withdraw request").first.click()
     item.get_by_label("Reason").fill("Sorted it out by email.")
-    item.get_by_role("button", name="Cancel meeting").click()
+    item.get_by_role("button", name="Withdraw request").click()
 
-    expect(flash(page)).to_contain_text("Cancelled the meeting with Chitra Rao")
+    expect(flash(page)).to_contain_text("Withdrew your request to Chitra Rao")
     expect(card(page, meeting_id)).to_have_count(0)
     assert server.meeting("ana", meeting_id)["status"] == "cancelled"
 

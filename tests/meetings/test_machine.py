@@ -55,6 +55,24 @@ cancel   rejected   409        409
 cancel   cancelled  409        409
 cancel   expired    409        409
 cancel   completed  409        409
+propose  pending    ok         ok
+propose  confirmed  ok         ok
+propose  rejected   409        409
+propose  cancelled  409        409
+propose  expired    409        409
+propose  completed  409        409
+accept   pending    409        409
+accept   confirmed  409p       409p
+accept   rejected   409        409
+accept   cancelled  409        409
+accept   expired    409        409
+accept   completed  409        409
+decline  pending    409        409
+decline  confirmed  409p       409p
+decline  rejected   409        409
+decline  cancelled  409        409
+decline  expired    409        409
+decline  completed  409        409
 """
 ROWS = [line.split() for line in GRID.strip().splitlines()[1:]]
 CASES = [
@@ -62,7 +80,14 @@ CASES = [
     for action, status, *outcomes in ROWS
     for actor, outcome in zip(("requester", "recipient"), outcomes, strict=True)
 ]
-VERBS = {"confirm": "confirmed", "reject": "rejected", "cancel": "cancelled"}
+VERBS = {
+    "confirm": "confirmed",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "propose": "moved to another time",
+    "accept": "moved to another time",
+    "decline": "answered",
+}
 
 
 def test_the_grid_covers_every_user_action_and_status() -> None:
@@ -80,9 +105,32 @@ def test_every_action_status_and_actor(action: str, status: str, actor: str, out
     elif outcome == "403":
         assert isinstance(problem, Forbidden)
         assert problem.message == "You are not the one whose answer is awaited."
+    elif outcome == "409p":  # a confirmed meeting without a proposal
+        assert isinstance(problem, Conflict)
+        assert problem.message == "The meeting has no proposed new time to answer."
     else:
         assert isinstance(problem, Conflict)
         assert problem.message == f"The meeting is {status}, so it cannot be {VERBS[action]}."
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+def test_only_the_participant_asked_answers_a_proposal(action: str) -> None:
+    proposed = meeting("confirmed")
+    proposed.proposed_start, proposed.proposed_by = START + 7200, REQUESTER
+    proposed.awaiting_user_id = RECIPIENT
+    assert refusal(ACTIONS[action], proposed, RECIPIENT, BEFORE) is None  # type: ignore[index]
+    problem = refusal(ACTIONS[action], proposed, REQUESTER, BEFORE)  # type: ignore[index]
+    assert isinstance(problem, Forbidden)
+    assert allowed_actions(proposed, REQUESTER, datetime.fromtimestamp(BEFORE, UTC)) == (
+        "propose",
+        "cancel",
+    )
+    assert allowed_actions(proposed, RECIPIENT, datetime.fromtimestamp(BEFORE, UTC)) == (
+        "accept",
+        "decline",
+        "propose",
+        "cancel",
+    )
 
 
 @pytest.mark.parametrize("actor_id", [REQUESTER, RECIPIENT])
@@ -155,10 +203,10 @@ def test_effective_status_applies_the_clocks_rows(stored: str, now: int, seen: s
 
 OFFERED = [
     # stored status, now, viewer, the buttons offered
-    ("pending", BEFORE, RECIPIENT, ("confirm", "reject")),  # Reject supersedes Cancel
-    ("pending", BEFORE, REQUESTER, ("cancel",)),
-    ("confirmed", BEFORE, RECIPIENT, ("cancel",)),
-    ("confirmed", BEFORE, REQUESTER, ("cancel",)),
+    ("pending", BEFORE, RECIPIENT, ("confirm", "reject", "propose")),  # Reject, not Cancel
+    ("pending", BEFORE, REQUESTER, ("propose", "cancel")),
+    ("confirmed", BEFORE, RECIPIENT, ("propose", "cancel")),
+    ("confirmed", BEFORE, REQUESTER, ("propose", "cancel")),
     ("confirmed", DURING, REQUESTER, ()),
     ("pending", DURING, RECIPIENT, ()),
     ("rejected", BEFORE, REQUESTER, ()),

@@ -67,4 +67,16 @@ def golden_notice(event: Event) -> Notice:
         return make_notice(
             event, make_meeting(reason="Something came up.", was_confirmed=True, sequence=1)
         )
+    later = {"start": START + timedelta(days=1), "end": START + timedelta(days=1, hours=1)}
+    if event == "meeting-created":
+        return make_notice(event, answer_token="TOKEN")
+    if event == "meeting-proposed":  # the recipient's counter-proposal, to the requester
+        meeting = make_meeting(**later, previous_start=START, reason="Mornings are full.")
+        return make_notice(event, replace(meeting, sequence=1), answer_token="TOKEN")
+    if event == "meeting-proposal-declined":
+        meeting = make_meeting(proposed_start=START + timedelta(days=1), was_confirmed=True)
+        return make_notice(event, replace(meeting, reason="I am out that day."))
+    if event == "meeting-rescheduled":
+        meeting = make_meeting(**later, previous_start=START, was_confirmed=True, sequence=1)
+        return make_notice(event, meeting)
     return make_notice(event)

@@ -13,7 +13,7 @@ from meetbook.notifications.content import (
 )
 from meetbook.timeformat import format_when
 
-from .factories import START, make_meeting, make_notice
+from .factories import START, golden_notice, make_meeting, make_notice
 
 
 def test_meeting_created_push_is_exact() -> None:
@@ -98,3 +98,29 @@ def test_format_when(zone: str, expected: str) -> None:
 
 def test_one_line_removes_control_characters() -> None:
     assert one_line("  a\r\nb\tc\x00d\u2028e  ") == "a b c d e"
+
+
+@pytest.mark.parametrize(
+    ("event", "title", "body"),
+    [
+        (
+            "meeting-proposed",
+            "NEW TIME PROPOSED",
+            "Bob Recipient proposed another time for your meeting: 16 Dec 2025, 19:30 IST. "
+            "Click to answer.",
+        ),
+        (
+            "meeting-proposal-declined",
+            "NEW TIME DECLINED",
+            "Bob Recipient declined moving the meeting to 16 Dec 2025, 19:30 IST; "
+            "it stays on 15 Dec 2025, 19:30 IST.",
+        ),
+        (
+            "meeting-rescheduled",
+            "MEETING RESCHEDULED",
+            "Your meeting with Bob Recipient moved to 16 Dec 2025, 19:30 IST.",
+        ),
+    ],
+)
+def test_push_texts_for_new_times(event: Event, title: str, body: str) -> None:
+    assert push_message(golden_notice(event))[:2] == (title, body)

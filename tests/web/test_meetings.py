@@ -110,6 +110,7 @@ async def test_cancel_a_sent_request(client: httpx.AsyncClient, world: World) ->
     )
     assert response.headers["location"] == "/meetings?tab=sent"
     assert (await world.stored(meeting_id)).status == "cancelled"
+    assert "Withdrew your request to Ben Carter" in (await client.get("/meetings?tab=sent")).text
 
 
 async def test_a_confirm_without_csrf_token_is_refused(
@@ -382,11 +383,11 @@ async def test_the_buttons_are_the_machines_allowed_actions(
     await client.post(f"/meetings/{confirmed}/confirm", data={"csrf_token": csrf})
     await client.post(f"/meetings/{rejected}/reject", data={"csrf_token": csrf})
     expected = {
-        ("ben", pending): ("confirm", "reject"),
-        ("ben", confirmed): ("cancel",),
+        ("ben", pending): ("confirm", "reject", "propose"),
+        ("ben", confirmed): ("propose", "cancel"),
         ("ben", rejected): (),
-        ("ana", pending): ("cancel",),
-        ("ana", confirmed): ("cancel",),
+        ("ana", pending): ("propose", "cancel"),
+        ("ana", confirmed): ("propose", "cancel"),
         ("ana", rejected): (),
     }
     for viewer in ("ben", "ana"):

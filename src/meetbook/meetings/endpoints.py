@@ -15,10 +15,12 @@ from meetbook.db import SessionDep
 from meetbook.errors import BadRequest
 from meetbook.meetings import history, queries, service
 from meetbook.meetings.schemas import (
+    AcceptBody,
     MeetingCreate,
     MeetingHistoryPage,
     MeetingOut,
     MeetingPage,
+    ProposeBody,
     ReasonBody,
 )
 from meetbook.meetings.statuses import STATUSES, Status
@@ -151,8 +153,9 @@ async def pending_meetings(
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Requests waiting for your answer, soonest first."""
-    page, next_cursor = await queries.pending_for_recipient(
+    """Meetings waiting for your answer (requests, counter-proposals, proposed new times),
+    soonest first."""
+    page, next_cursor = await queries.awaiting_answer(
         session, user.id, team_id, limit, _cursor(cursor, "asc"), now
     )
     return {"data": await queries.meetings_json(session, page, now), "next_cursor": next_cursor}
@@ -263,6 +266,48 @@ async def cancel_meeting(
     """Cancel a pending or confirmed meeting before it starts (either participant)."""
     reason = body.reason if body else None
     meeting = await service.cancel_meeting(session, meeting_id, user, now, reason)
+    return await _one(session, meeting, now)
+
+
+@router.post("/{meeting_id:id}/propose", response_model=MeetingOut, responses=ERRORS)
+async def propose_meeting_time(
+    meeting_id: IdPath, payload: ProposeBody, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Propose another time (either participant). A pending request moves at once and
+    awaits the other participant; a confirmed meeting keeps its time and holds the
+    proposal until the other participant accepts or declines it."""
+    meeting = await service.propose_meeting_time(
+        session, meeting_id, user, payload.date, payload.reason, now
+    )
+    return await _one(session, meeting, now)
+
+
+@router.post("/{meeting_id:id}/proposal/accept", response_model=MeetingOut, responses=ERRORS)
+async def accept_proposal(
+    meeting_id: IdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    body: AcceptBody | None = None,
+) -> dict[str, Any]:
+    """Move a confirmed meeting to its proposed time (the participant asked); both
+    calendars get the updated invite."""
+    meeting = await service.change_meeting(session, meeting_id, user, "accept", now)
+    return await _one(session, meeting, now)
+
+
+@router.post("/{meeting_id:id}/proposal/decline", response_model=MeetingOut, responses=ERRORS)
+async def decline_proposal(
+    meeting_id: IdPath,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    body: OptionalReason = None,
+) -> dict[str, Any]:
+    """Keep a confirmed meeting at its time and drop the proposal (the participant asked),
+    optionally with a reason."""
+    reason = body.reason if body else None
+    meeting = await service.change_meeting(session, meeting_id, user, "decline", now, reason)
     return await _one(session, meeting, now)
 
 

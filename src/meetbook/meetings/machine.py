@@ -19,17 +19,34 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.availability.service import is_outside_working_hours
 from meetbook.errors import ApiError, Conflict, Forbidden
 from meetbook.meetings import history
 from meetbook.meetings.statuses import STATUSES, Status
-from meetbook.models import MEETING_SECONDS, BusySlot, Meeting
+from meetbook.models import MEETING_SECONDS, BusySlot, Meeting, User
 from meetbook.notifications.content import Event
 from meetbook.notifications.events import publish
 
 log = logging.getLogger("meetbook.meetings")
 
-ActionName = Literal["confirm", "reject", "cancel", "expire", "complete"]
-HistoryAction = Literal["created", "confirmed", "rejected", "cancelled", "expired", "completed"]
+ActionName = Literal[
+    "confirm", "reject", "cancel", "expire", "complete", "propose", "accept", "decline"
+]
+HistoryAction = Literal[
+    "created",
+    "confirmed",
+    "rejected",
+    "cancelled",
+    "expired",
+    "completed",
+    "proposed",
+    "rescheduled",
+    "proposal-declined",
+]
+# What an action does with a new time (CONTRACT §1.6). "propose": a pending meeting moves
+# to the new time at once, a confirmed one holds it as its proposal; "accept": the
+# meeting moves to its proposal; "drop": the proposal (if any) is dropped.
+ProposalStep = Literal["propose", "accept", "drop"]
 # Who may take an action: the participant whose answer is awaited, either participant,
 # or nobody but the clock.
 Who = Literal["awaited", "either", "clock"]
@@ -80,14 +97,21 @@ class Action:
     name: ActionName
     # Statuses it may start from, in the order the machine moves (see STATUSES).
     sources: tuple[Status, ...]
-    target: Status
+    # The status it leaves; None: the status stays (a new time is proposed or accepted).
+    target: Status | None
     who: Who
     guard: Guard
     history: HistoryAction
     event: Event | None
     # The past participle in messages: "it can no longer be {verb}".
     verb: str
+    # The reason goes into the history row and the notification...
     keeps_reason: bool = False
+    # ... and is shown as the meeting's own `reason` (rejected, cancelled).
+    reason_on_meeting: bool = True
+    proposal: ProposalStep | None = None
+    # Only open while a confirmed meeting holds a proposal (accept, decline).
+    needs_proposal: bool = False
     # Sources from which the change alters an invite already sent: SEQUENCE + 1, so
     # calendars apply it. (The first invite, at confirm, is SEQUENCE 0.)
     bumps_sequence_from: frozenset[Status] = field(default_factory=frozenset)
@@ -120,6 +144,49 @@ ACTIONS: dict[ActionName, Action] = {
             keeps_reason=True,
         ),
         Action(
+            name="accept",
+            sources=("confirmed",),
+            target=None,
+            who="awaited",
+            guard=BEFORE_START,
+            history="rescheduled",
+            event="meeting-rescheduled",
+            verb="moved to another time",
+            proposal="accept",
+            needs_proposal=True,
+            bumps_sequence_from=frozenset({"confirmed"}),
+        ),
+        Action(
+            name="decline",
+            sources=("confirmed",),
+            target=None,
+            who="awaited",
+            guard=BEFORE_START,
+            history="proposal-declined",
+            event="meeting-proposal-declined",
+            verb="answered",
+            keeps_reason=True,
+            reason_on_meeting=False,
+            proposal="drop",
+            needs_proposal=True,
+        ),
+        Action(
+            name="propose",
+            sources=("pending", "confirmed"),
+            target=None,
+            who="either",
+            guard=BEFORE_START,
+            history="proposed",
+            event="meeting-proposed",
+            verb="moved to another time",
+            keeps_reason=True,
+            reason_on_meeting=False,
+            proposal="propose",
+            # A pending meeting's time changes at once (its tentative entry in calendar
+            # feeds and .ics files moves); a confirmed one's only when accepted.
+            bumps_sequence_from=frozenset({"pending"}),
+        ),
+        Action(
             name="cancel",
             sources=("pending", "confirmed"),
             target="cancelled",
@@ -129,6 +196,7 @@ ACTIONS: dict[ActionName, Action] = {
             event="meeting-cancelled",
             verb="cancelled",
             keeps_reason=True,
+            proposal="drop",
             bumps_sequence_from=frozenset({"confirmed"}),
             # The awaited participant answers a request with Reject (the requester is
             # told it was rejected, with the reason); Cancel is for everyone else.
@@ -171,7 +239,7 @@ def effective_status(meeting: Meeting, now_ts: int) -> Status:
     """
     overtaken = _clock_action(meeting, now_ts)
     status: Status = meeting.status  # type: ignore[assignment]
-    return overtaken.target if overtaken else status
+    return (overtaken.target or status) if overtaken else status
 
 
 def _clock_action(meeting: Meeting, now_ts: int) -> Action | None:
@@ -207,8 +275,18 @@ def stale_filter(now_ts: int) -> ColumnElement[bool]:
 
 
 def awaited_user_id(meeting: Meeting, status: Status) -> int | None:
-    """The participant whose answer is awaited: the recipient of a pending request."""
-    return meeting.recipient_id if status == "pending" else None
+    """The participant whose answer is awaited: the recipient of a pending request (or
+    the other participant after a counter-proposal), or the one asked to accept a
+    confirmed meeting's proposal; None otherwise."""
+    if status == "pending":
+        return meeting.awaiting_user_id or meeting.recipient_id
+    if status == "confirmed" and meeting.proposed_start is not None:
+        return meeting.awaiting_user_id
+    return None
+
+
+def other_participant(meeting: Meeting, user_id: int | None) -> int:
+    return meeting.recipient_id if user_id == meeting.requester_id else meeting.requester_id
 
 
 def refusal(action: Action, meeting: Meeting, actor_id: int | None, now_ts: int) -> ApiError | None:
@@ -223,6 +301,8 @@ def refusal(action: Action, meeting: Meeting, actor_id: int | None, now_ts: int)
         return Conflict(f"The meeting is {status}, so it cannot be {action.verb}.")
     if not action.guard.holds(meeting, now_ts):
         return Conflict(action.guard.refusal.format(verb=action.verb))
+    if action.needs_proposal and meeting.proposed_start is None:
+        return Conflict("The meeting has no proposed new time to answer.")
     if action.who == "clock":
         if actor_id is not None:
             return Forbidden(f"Only the clock marks a meeting {action.verb}.")
@@ -301,26 +381,42 @@ async def apply_action(
     now: datetime,
     *,
     reason: str | None = None,
+    new_start: int | None = None,
 ) -> Change:
     """Take action `name` on `meeting` for `actor_id` (None: the clock), or raise why not.
 
-    In the caller's transaction: the guarded status change, busy slots, the history row
-    and the notifications commit together or not at all.
+    `new_start` is the proposed time of `propose` (checked by the caller against the date
+    rules; the overlap rules are checked here). In the caller's transaction: the guarded
+    change, busy slots, the history row and the notifications commit together or not at
+    all; `after_change` runs last.
     """
     action = ACTIONS[name]
     now_ts = int(now.timestamp())
     problem = refusal(action, meeting, actor_id, now_ts)
     if problem is not None:
         raise problem
+    if action.proposal == "propose" and new_start is None:
+        raise ValueError("propose needs new_start")
     participants = [meeting.requester_id, meeting.recipient_id]
+    old_start, old_proposal = meeting.start_time, meeting.proposed_start
+    # The time this change books, or moves a booking (or a request) to: it must be free
+    # for both participants. (The database re-checks booked times under concurrency.)
     books = action.target in BOOKED and any(s not in BOOKED for s in action.sources)
-    if books:
+    check_start: int | None = meeting.start_time if books else None
+    if action.proposal == "propose":
+        check_start = new_start
+    elif action.proposal == "accept":
+        assert meeting.proposed_start is not None  # refusal() checked needs_proposal
+        if meeting.proposed_start <= now_ts:
+            raise Conflict("The proposed time has passed, so it can no longer be accepted.")
+        check_start = meeting.proposed_start
+    if check_start is not None:
         roles = {meeting.requester_id: "the requester", meeting.recipient_id: "the recipient"}
         taken = await slot_conflict(
             session,
             roles,
-            meeting.start_time,
-            meeting.end_time,
+            check_start,
+            check_start + MEETING_SECONDS,
             caller_id=actor_id,
             exclude_id=meeting.id,
         )
@@ -330,10 +426,15 @@ async def apply_action(
     if action.guard.since is not None:
         # The clock's change happened when the guard began to hold, whenever it is seen.
         at = max(datetime.fromtimestamp(action.guard.since(meeting), UTC), meeting.updated_at)
-    source = await _compare_and_swap(session, meeting, action, actor_id, now_ts, at, reason)
+    outside = None
+    if check_start is not None and action.proposal in ("propose", "accept"):
+        outside = await _outside_working_hours(session, meeting, check_start)
+    step = _Step(actor_id, at, reason, new_start, outside)
+    source = await _compare_and_swap(session, meeting, action, now_ts, step)
     change = Change(action, source)
+    left = action.target or source
 
-    if action.target in BOOKED and source not in BOOKED:
+    if left in BOOKED and source not in BOOKED:
         # Inserted in user-id order: two confirms crossing the same pair of people (A
         # asks B, B asks A) then take their locks in one order and cannot deadlock.
         session.add_all(
@@ -345,13 +446,16 @@ async def apply_action(
             )
             for participant in sorted(participants)
         )
-        try:
-            await session.flush()
-        except IntegrityError:
-            # PostgreSQL's exclusion constraint caught an overlap confirmed concurrently.
-            raise Conflict(SLOT_TAKEN.format(who="a participant")) from None
-    elif source in BOOKED and action.target not in BOOKED:
+        await _flush_slots(session)
+    elif source in BOOKED and left not in BOOKED:
         await session.execute(delete(BusySlot).where(BusySlot.meeting_id == meeting.id))
+    elif left in BOOKED and meeting.start_time != old_start:
+        await _flush_slots(
+            session,
+            update(BusySlot)
+            .where(BusySlot.meeting_id == meeting.id)
+            .values(start_time=meeting.start_time, end_time=meeting.end_time),
+        )
 
     history.record(
         session,
@@ -369,12 +473,14 @@ async def apply_action(
             "reason": reason if action.keeps_reason else None,
             "was_confirmed": source in BOOKED,
             "sequence": meeting.sequence,
+            **_times_context(action, meeting, old_start, old_proposal),
         }
-        invite = (source in BOOKED) != (action.target in BOOKED)
+        invite = (source in BOOKED) != (left in BOOKED)
         await publish(
             session, action.event, meeting, actor_id=actor_id, context=context, invite=invite
         )
     await session.flush()
+    await after_change(session, meeting, change, now)
     log.info(
         f"meeting.{action.history}",
         extra={"meeting_id": meeting.id, "by": actor_id, "from": source},
@@ -382,14 +488,108 @@ async def apply_action(
     return change
 
 
+async def after_change(
+    session: AsyncSession, meeting: Meeting, change: Change | None, now: datetime
+) -> None:
+    """Runs in the transaction of every change of a meeting, after it (`change` None: the
+    meeting was just created): the one place for work that follows a meeting's start
+    time, status or awaited participant, such as timed reminders. Nothing yet."""
+    return None
+
+
+async def _flush_slots(session: AsyncSession, statement: Any = None) -> None:
+    try:
+        if statement is not None:
+            await session.execute(statement.execution_options(synchronize_session=False))
+        await session.flush()
+    except IntegrityError:
+        # PostgreSQL's exclusion constraint caught an overlap booked concurrently.
+        raise Conflict(SLOT_TAKEN.format(who="a participant")) from None
+
+
+async def _outside_working_hours(session: AsyncSession, meeting: Meeting, start: int) -> bool:
+    recipient = await session.get(User, meeting.recipient_id)
+    assert recipient is not None  # foreign key, ON DELETE CASCADE
+    return is_outside_working_hours(recipient, datetime.fromtimestamp(start, UTC))
+
+
+def _times_context(
+    action: Action, meeting: Meeting, old_start: int, old_proposal: int | None
+) -> dict[str, Any]:
+    """The times a proposal's notification is about, as they were at the change: the
+    worker renders them, not the meeting's times when it sends."""
+    if action.name == "propose":
+        if meeting.proposed_start is not None:  # a confirmed meeting's proposal
+            return {"start_time": meeting.proposed_start, "previous_start": meeting.start_time}
+        return {"start_time": meeting.start_time, "previous_start": old_start}
+    if action.name == "accept":
+        return {"start_time": meeting.start_time, "previous_start": old_start}
+    if action.name == "decline":
+        return {"start_time": meeting.start_time, "proposed_start": old_proposal}
+    return {}
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Who takes an action, when, and what they give with it."""
+
+    actor_id: int | None
+    at: datetime
+    reason: str | None
+    new_start: int | None
+    outside_working_hours: bool | None
+
+
+def _moved_to(start: int, outside: bool | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"start_time": start, "end_time": start + MEETING_SECONDS}
+    if outside is not None:
+        values["outside_working_hours"] = outside
+    return values
+
+
+_NO_PROPOSAL: dict[str, Any] = {
+    "proposed_start": None,
+    "proposed_by": None,
+    "proposal_reason": None,
+    "proposed_at": None,
+}
+
+
+def _values(action: Action, meeting: Meeting, source: Status, step: _Step) -> dict[str, Any]:
+    """The columns `action` writes when it leaves `source`."""
+    values: dict[str, Any] = {"updated_at": step.at}
+    if action.target is not None:
+        values["status"] = action.target
+    if action.keeps_reason and action.reason_on_meeting:
+        values["reason"] = step.reason
+    if source in action.bumps_sequence_from:
+        values["sequence"] = Meeting.sequence + 1
+    other = other_participant(meeting, step.actor_id)
+    if action.proposal == "propose" and source == "pending":
+        assert step.new_start is not None
+        # A request moves at once; now the other participant answers it.
+        values |= _moved_to(step.new_start, step.outside_working_hours)
+        values |= {**_NO_PROPOSAL, "awaiting_user_id": other}
+    elif action.proposal == "propose":
+        values |= {
+            "proposed_start": step.new_start,
+            "proposed_by": step.actor_id,
+            "proposal_reason": step.reason,
+            "proposed_at": step.at,
+            "awaiting_user_id": other,
+        }
+    elif action.proposal == "accept":
+        assert meeting.proposed_start is not None
+        values |= _moved_to(meeting.proposed_start, step.outside_working_hours)
+        values |= {**_NO_PROPOSAL, "awaiting_user_id": None}
+    else:
+        # Every other change ends whatever answer was awaited (drops a proposal).
+        values |= {**_NO_PROPOSAL, "awaiting_user_id": None}
+    return values
+
+
 async def _compare_and_swap(
-    session: AsyncSession,
-    meeting: Meeting,
-    action: Action,
-    actor_id: int | None,
-    now_ts: int,
-    at: datetime,
-    reason: str | None,
+    session: AsyncSession, meeting: Meeting, action: Action, now_ts: int, step: _Step
 ) -> Status:
     """Apply `action` with a compare-and-swap on the stored status; return the status left.
 
@@ -400,17 +600,33 @@ async def _compare_and_swap(
     really left, even when a concurrent change committed after `meeting` was read
     (PostgreSQL re-checks the WHERE against the newest row). Statuses only move forward,
     so one that stopped matching one attempt is the next attempt's, or none's.
+
+    A person's change also requires the meeting's time and proposal to be the ones they
+    acted on (its `sequence` and `proposed_start` unchanged): a request moved, a meeting
+    rescheduled or a proposal replaced meanwhile refuses the change rather than apply
+    it to a time its author never saw.
     """
-    for source in sorted(action.sources, key=STATUSES.index):
-        values: dict[str, Any] = {"status": action.target, "updated_at": at}
-        if action.keeps_reason:
-            values["reason"] = reason
-        if source in action.bumps_sequence_from:
-            values["sequence"] = Meeting.sequence + 1
+    seen = []
+    if action.who != "clock":
+        seen = [
+            Meeting.sequence == meeting.sequence,
+            Meeting.proposed_start.is_not_distinct_from(meeting.proposed_start),
+        ]
+    sources = sorted(action.sources, key=STATUSES.index)
+    if action.proposal == "propose":
+        # Moving a request and proposing a confirmed meeting's new time differ: only the
+        # one its author saw.
+        sources = [s for s in sources if s == meeting.status]
+    for source in sources:
         result = await session.execute(
             update(Meeting)
-            .where(Meeting.id == meeting.id, Meeting.status == source, action.guard.clause(now_ts))
-            .values(**values)
+            .where(
+                Meeting.id == meeting.id,
+                Meeting.status == source,
+                action.guard.clause(now_ts),
+                *seen,
+            )
+            .values(**_values(action, meeting, source, step))
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) == 1:
@@ -418,7 +634,7 @@ async def _compare_and_swap(
             return source
     await session.refresh(meeting)
     # A concurrent change won: say why from the meeting as it is now.
-    problem = refusal(action, meeting, actor_id, now_ts)
+    problem = refusal(action, meeting, step.actor_id, now_ts)
     raise problem or Conflict(f"The meeting changed meanwhile, so it was not {action.verb}.")
 
 

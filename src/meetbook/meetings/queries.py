@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.errors import BadRequest
 from meetbook.meetings.machine import awaited_user_id, effective_status, status_filter
 from meetbook.meetings.statuses import Status
 from meetbook.meetings.timeparse import resolve_zone
-from meetbook.models import Meeting, User
+from meetbook.models import MEETING_SECONDS, Meeting, User
 
 Order = Literal["asc", "desc"]
 Role = Literal["requester", "recipient"]
@@ -50,8 +50,24 @@ def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[s
         "client_name": names.get(meeting.recipient_id),
         "local_time": start.astimezone(resolve_zone(meeting.timezone)).isoformat(),
         "awaiting_user_id": awaited_user_id(meeting, status),
+        "proposal": proposal_json(meeting, status),
         "sequence": meeting.sequence,
         "outside_working_hours": meeting.outside_working_hours,
+    }
+
+
+def proposal_json(meeting: Meeting, status: Status) -> dict[str, object] | None:
+    """A confirmed meeting's proposal (CONTRACT §1.6), or None."""
+    if status != "confirmed" or meeting.proposed_start is None:
+        return None
+    start = datetime.fromtimestamp(meeting.proposed_start, UTC)
+    return {
+        "start_time": meeting.proposed_start,
+        "end_time": meeting.proposed_start + MEETING_SECONDS,
+        "booking_date": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "proposed_by": meeting.proposed_by,
+        "reason": meeting.proposal_reason,
+        "created_at": _iso_z(meeting.proposed_at or meeting.updated_at),
     }
 
 
@@ -211,7 +227,23 @@ async def list_meetings(
     return page, next_cursor
 
 
-async def pending_for_recipient(
+def awaiting_filter(user_id: int, now_ts: int) -> ColumnElement[bool]:
+    """SQL condition for "awaits `user_id`'s answer": a pending request (or counter-
+    proposal) for them, or a confirmed meeting's proposal to them, not yet started."""
+    return and_(
+        Meeting.awaiting_user_id == user_id,
+        or_(
+            status_filter("pending", now_ts),
+            and_(
+                status_filter("confirmed", now_ts),
+                Meeting.proposed_start.is_not(None),
+                Meeting.start_time > now_ts,
+            ),
+        ),
+    )
+
+
+async def awaiting_answer(
     session: AsyncSession,
     user_id: int,
     team_id: int | None,
@@ -219,8 +251,11 @@ async def pending_for_recipient(
     after: tuple[int, int] | None,
     now: datetime,
 ) -> tuple[list[Meeting], str | None]:
-    """Requests awaiting the user's answer, soonest first."""
-    f = MeetingFilter(
-        statuses=("pending",), team_id=team_id, role="recipient", limit=limit, after=after
-    )
-    return await list_meetings(session, user_id, f, now)
+    """Meetings awaiting the user's answer (`awaiting_user_id`), soonest first."""
+    now_ts = int(now.timestamp())
+    f = MeetingFilter(team_id=team_id, limit=limit, after=after)
+    query = _apply(select(Meeting).where(awaiting_filter(user_id, now_ts)), f, now_ts)
+    found = list((await session.scalars(query.limit(limit + 1))).all())
+    page = found[:limit]
+    next_cursor = encode_cursor(page[-1], "asc") if len(found) > limit else None
+    return page, next_cursor

@@ -106,6 +106,46 @@ class ReasonBody(BaseModel):
         return value or None
 
 
+class ProposeBody(ReasonBody):
+    date: str = Field(
+        description=(
+            "The new start. Without an offset it is wall-clock time in the meeting's "
+            "timezone (the recipient's); with an offset or Z it is that instant."
+        ),
+        max_length=MAX_DATE_LENGTH,
+        examples=["2025-12-16 10:00:00"],
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _date_required(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("date") in (None, ""):
+            raise PydanticCustomError(SENTENCE_ERROR, "date is required")
+        return data
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_is_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a date-time string such as 2025-12-15 14:00:00")
+        return value
+
+
+class AcceptBody(BaseModel):
+    """Accepting a proposal; a body is optional (room for options such as calendar checks)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ProposalOut(BaseModel):
+    start_time: int
+    end_time: int
+    booking_date: str = Field(description="Proposed start, UTC, YYYY-MM-DD HH:MM:SS.")
+    proposed_by: int
+    reason: str | None
+    created_at: str
+
+
 class MeetingOut(BaseModel):
     id: int
     booking_number: str = Field(examples=["MB-7Q4K-9X2P-M3KC"])
@@ -128,13 +168,16 @@ class MeetingOut(BaseModel):
     )
     awaiting_user_id: int | None = Field(
         default=None,
-        description="The participant whose answer is awaited (the recipient of a pending "
-        "request); null otherwise.",
+        description="The participant whose answer is awaited (a pending request, or a "
+        "confirmed meeting with a proposal); null otherwise.",
+    )
+    proposal: ProposalOut | None = Field(
+        default=None, description="A confirmed meeting's proposed new time, until answered."
     )
     sequence: int = Field(
         default=0,
         description="The calendar invite's SEQUENCE: starts at 0, +1 on every change that "
-        "alters the invite (such as a cancellation).",
+        "alters the invite (a new time, also of a pending request; a cancellation).",
     )
 
     outside_working_hours: bool = Field(
@@ -145,7 +188,8 @@ class MeetingOut(BaseModel):
 class HistoryEntry(BaseModel):
     at: str = Field(description="When, ISO 8601 UTC.", examples=["2025-12-10T10:30:00Z"])
     action: str = Field(
-        description="created, confirmed, rejected, cancelled, expired or completed."
+        description="created, proposed, confirmed, rejected, cancelled, rescheduled, "
+        "proposal-declined, expired or completed."
     )
     actor_id: int | None = Field(description="Who made the change; null for the clock.")
     from_status: str | None

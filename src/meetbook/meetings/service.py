@@ -96,6 +96,7 @@ async def create_meeting(
         link=payload.link,
         outside_working_hours=is_outside_working_hours(recipient, start),
         status="pending",
+        awaiting_user_id=recipient.id,
         sequence=0,
         created_at=now,
         updated_at=now,
@@ -110,6 +111,7 @@ async def create_meeting(
         session, "meeting-created", meeting, actor_id=requester.id, context=context, invite=False
     )
     await session.flush()
+    await machine.after_change(session, meeting, None, now)
     log.info("meeting.created", extra={"meeting_id": meeting.id, "requester_id": requester.id})
     return meeting
 
@@ -152,6 +154,53 @@ async def cancel_meeting(
     session: AsyncSession, meeting_id: int, user: User, now: datetime, reason: str | None
 ) -> Meeting:
     return await change_meeting(session, meeting_id, user, "cancel", now, reason)
+
+
+async def propose_time(
+    session: AsyncSession,
+    meeting: Meeting,
+    user: User,
+    date: str,
+    reason: str | None,
+    now: datetime,
+) -> Meeting:
+    """Propose another time for `meeting` (CONTRACT §1.6): the date rules of create, read
+    in the meeting's zone; the state machine's `propose` row does the rest."""
+    # The machine's own refusals first (status, start, who): a date problem is only
+    # worth hearing about for a meeting that can still move.
+    action = machine.ACTIONS["propose"]
+    problem = machine.refusal(action, meeting, user.id, _ts(now))
+    if problem is not None:
+        raise problem
+    try:
+        start = parse_meeting_time(date, resolve_zone(meeting.timezone), now=now)
+    except MeetingTimeError as error:
+        raise BadRequest(str(error), details=[{"field": "date", "message": str(error)}]) from None
+    team = await session.get(Team, meeting.team_id)
+    if team is not None:
+        check_booking_policy(team, start, now)
+    start_ts = _ts(start)
+    if start_ts == meeting.start_time or start_ts == meeting.proposed_start:
+        message = "date is the meeting's current time; propose a different one."
+        if start_ts != meeting.start_time:
+            message = "date is already the proposed time; propose a different one."
+        raise BadRequest(message, details=[{"field": "date", "message": message}])
+    await machine.apply_action(
+        session, meeting, "propose", user.id, now, reason=reason, new_start=start_ts
+    )
+    return meeting
+
+
+async def propose_meeting_time(
+    session: AsyncSession,
+    meeting_id: int,
+    user: User,
+    date: str,
+    reason: str | None,
+    now: datetime,
+) -> Meeting:
+    meeting = await meeting_for_participant(session, meeting_id, user)
+    return await propose_time(session, meeting, user, date, reason, now)
 
 
 async def meeting_history(

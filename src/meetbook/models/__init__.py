@@ -5,7 +5,13 @@ from meetbook.models.calendar import CalendarFeed
 from meetbook.models.history import MeetingHistory
 from meetbook.models.invite import PasswordReset, TeamInvite
 from meetbook.models.job import PeriodicJob
-from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
+from meetbook.models.meeting import (
+    MEETING_SECONDS,
+    AnswerLinkUse,
+    BusySlot,
+    IdempotencyKey,
+    Meeting,
+)
 from meetbook.models.notification import DevEmail, Device, Notification
 from meetbook.models.team import Team, TeamMember
 from meetbook.models.user import ApiToken, User
@@ -13,6 +19,7 @@ from meetbook.models.webhook import Webhook, WebhookAttempt
 
 __all__ = [
     "MEETING_SECONDS",
+    "AnswerLinkUse",
     "ApiToken",
     "Base",
     "BusySlot",

@@ -30,6 +30,16 @@ class Meeting(Base):
     sequence: Mapped[int] = mapped_column(default=0, server_default="0")
     # Whether the start was outside the recipient's working hours when it was booked.
     outside_working_hours: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The participant whose answer is awaited: the recipient of a new request, the other
+    # participant after a proposal (CONTRACT §1.6); null when nobody's answer is awaited.
+    # Always one of the two participants, whose foreign keys already cascade: no foreign
+    # key of its own (SQLite could add one only by copying the whole table).
+    awaiting_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A confirmed meeting's proposed new time (unix seconds), until accepted or declined.
+    proposed_start: Mapped[int | None] = mapped_column(BigInteger)
+    proposed_by: Mapped[int | None] = mapped_column(BigInteger)
+    proposal_reason: Mapped[str | None] = mapped_column(Text)
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -40,6 +50,8 @@ class Meeting(Base):
         # Finds the meetings whose stored status the clock has overtaken (pending past its
         # start, confirmed past its end) without scanning every meeting.
         Index("ix_meetings_status_start", "status", "start_time"),
+        # GET /meeting/pending: what awaits one user's answer, soonest first.
+        Index("ix_meetings_awaiting_start", "awaiting_user_id", "start_time", "id"),
     )
 
 
@@ -76,3 +88,17 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None]
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class AnswerLinkUse(Base):
+    """An email answer link that has been used (CONTRACT §2): each works once."""
+
+    __tablename__ = "answer_link_uses"
+
+    # SHA-256 of the link's token: the table never holds a usable link.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

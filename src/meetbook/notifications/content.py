@@ -16,7 +16,15 @@ from meetbook.timeformat import format_when_short
 if TYPE_CHECKING:
     from meetbook.models import Meeting, User
 
-Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
+Event = Literal[
+    "meeting-created",
+    "meeting-confirmed",
+    "meeting-rejected",
+    "meeting-cancelled",
+    "meeting-proposed",
+    "meeting-proposal-declined",
+    "meeting-rescheduled",
+]
 EVENTS: tuple[Event, ...] = get_args(Event)
 
 
@@ -38,6 +46,11 @@ class MeetingInfo:
     was_confirmed: bool
     # ICS SEQUENCE: the meeting's after the change notified (0 for the first invite).
     sequence: int
+    # A new time's notices (CONTRACT §1.6): `start` is the time the notice is about, and
+    # this the time it replaces (proposed, rescheduled) ...
+    previous_start: datetime | None = None
+    # ... or the proposed time that was declined.
+    proposed_start: datetime | None = None
 
     @classmethod
     def of(
@@ -49,8 +62,13 @@ class MeetingInfo:
         reason: str | None,
         was_confirmed: bool,
         sequence: int,
+        start_time: int | None = None,
+        previous_start: int | None = None,
+        proposed_start: int | None = None,
     ) -> MeetingInfo:
-        """From the meeting's row and its participants' (what changed is the caller's)."""
+        """From the meeting's row and its participants' (what changed is the caller's;
+        `start_time` overrides the row's start: a proposal is about another time)."""
+        start = meeting.start_time if start_time is None else start_time
         return cls(
             id=meeting.id,
             booking_number=meeting.booking_number,
@@ -58,13 +76,19 @@ class MeetingInfo:
             requester_email=requester.email,
             recipient_name=recipient.name,
             recipient_email=recipient.email,
-            start=datetime.fromtimestamp(meeting.start_time, UTC),
-            end=datetime.fromtimestamp(meeting.end_time, UTC),
+            start=datetime.fromtimestamp(start, UTC),
+            end=datetime.fromtimestamp(start + (meeting.end_time - meeting.start_time), UTC),
             link=meeting.link,
             reason=reason,
             was_confirmed=was_confirmed,
             sequence=sequence,
+            previous_start=_instant(previous_start),
+            proposed_start=_instant(proposed_start),
         )
+
+
+def _instant(timestamp: int | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,9 @@ class Notice:
     to_timezone: str  # the reader's IANA zone, "UTC" as the fallback
     actor_name: str  # who caused the event
     notification_id: int  # stable per notification row
+    # Signs the email's Confirm/Reject/Propose links (meetings/answer_links.py), for the
+    # events the reader answers; None: no links.
+    answer_token: str | None = None
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -128,3 +155,14 @@ def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
             return "MEETING REJECTED", f"{actor} rejected your meeting request for {when}.", data
         case "meeting-cancelled":
             return "MEETING CANCELLED", f"{actor} cancelled the meeting on {when}.", data
+        case "meeting-proposed":
+            body = f"{actor} proposed another time for your meeting: {when}. Click to answer."
+            return "NEW TIME PROPOSED", body, data
+        case "meeting-proposal-declined":
+            declined = meeting.proposed_start or meeting.start
+            moved = format_when_short(declined, reader_zone(notice.to_timezone))
+            body = f"{actor} declined moving the meeting to {moved}; it stays on {when}."
+            return "NEW TIME DECLINED", body, data
+        case "meeting-rescheduled":
+            body = f"Your meeting with {other_party_name(notice)} moved to {when}."
+            return "MEETING RESCHEDULED", body, data

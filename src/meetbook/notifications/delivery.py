@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.config import Settings
+from meetbook.meetings.answer_links import AnswerLinks, grant_for_event
 from meetbook.metrics import (
     DELIVERY_LATENCY,
     NOTIFICATIONS_FAILED,
@@ -148,6 +149,9 @@ def notice_for(delivery: Delivery) -> Notice:
         reason=context.get("reason"),
         was_confirmed=bool(context.get("was_confirmed")),
         sequence=int(context.get("sequence", 0)),
+        start_time=_optional_int(context.get("start_time")),
+        previous_start=_optional_int(context.get("previous_start")),
+        proposed_start=_optional_int(context.get("proposed_start")),
     )
     return Notice(
         event=cast(Event, delivery.notification.event),
@@ -158,6 +162,10 @@ def notice_for(delivery: Delivery) -> Notice:
         actor_name=delivery.actor.name if delivery.actor else delivery.requester.name,
         notification_id=delivery.notification.id,
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def push_topic(meeting_id: int) -> str:
@@ -186,7 +194,14 @@ class Deliverer:
         self.retry = retry
         self.clock = clock
         self._outcomes: list[_Outcome] = []
+        self._links: AnswerLinks | None = None
         self._writing = asyncio.Lock()
+
+    def _answer_links(self) -> AnswerLinks:
+        # Made on first use: most deliveries carry no answer links.
+        if self._links is None:
+            self._links = AnswerLinks(self.settings.resolved_secret_key())
+        return self._links
 
     async def deliver(self, delivery: Delivery | AccountDelivery) -> None:
         """Send one delivery and record what happened; never raises a delivery error."""
@@ -227,6 +242,10 @@ class Deliverer:
         notice = notice_for(delivery)
         row = delivery.notification
         if row.channel == "email":
+            assert row.meeting_id is not None and row.user_id is not None  # a meeting's row
+            grant = grant_for_event(row.event, row.meeting_id, row.user_id, row.context)
+            if grant is not None:
+                notice = replace(notice, answer_token=self._answer_links().token(grant))
             message = render_email(
                 notice,
                 mail_from=self.settings.mail_from,

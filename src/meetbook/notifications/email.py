@@ -10,6 +10,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -106,7 +107,8 @@ def render_email(
 
 
 def _invite_method(notice: Notice) -> Literal["REQUEST", "CANCEL"] | None:
-    if notice.event == "meeting-confirmed":
+    # A reschedule is the same invite (UID) with a higher SEQUENCE and the new times.
+    if notice.event in ("meeting-confirmed", "meeting-rescheduled"):
         return "REQUEST"
     if notice.event == "meeting-cancelled" and notice.meeting.was_confirmed:
         return "CANCEL"
@@ -174,6 +176,22 @@ def _subject(notice: Notice, context: dict[str, Any]) -> str:
             return f"Meeting request rejected: {other}, {when}"
         case "meeting-cancelled":
             return f"Meeting cancelled: {other}, {when}"
+        case "meeting-proposed":
+            return f"New time proposed: {other}, {when}"
+        case "meeting-proposal-declined":
+            return f"New time declined: {other}, {context['proposed_when_short']}"
+        case "meeting-rescheduled":
+            return f"Meeting rescheduled: {other}, {when}"
+
+
+def _when_or_none(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    return None if moment is None else format_when(moment, zone)
+
+
+def answer_urls(base_url: str, token: str) -> dict[str, str]:
+    """The email's answer links (CONTRACT §2): each opens a page with one button."""
+    base = f"{base_url.rstrip('/')}/answer/{token}"
+    return {action: f"{base}/{action}" for action in ("confirm", "reject", "propose")}
 
 
 def _context(notice: Notice, base_url: str) -> dict[str, Any]:
@@ -205,5 +223,14 @@ def _context(notice: Notice, base_url: str) -> dict[str, Any]:
         "base_url": base_url,
         "meeting_url": f"{base_url}/meetings/{meeting.id}",
         "pending_url": f"{base_url}/meetings?tab=pending-meeting",
+        # A new time's notices: the time it replaces, or the proposed time declined.
+        "previous_when": _when_or_none(meeting.previous_start, zone),
+        "proposed_when": _when_or_none(meeting.proposed_start, zone),
+        "proposed_when_short": (
+            format_when_short(meeting.proposed_start, zone) if meeting.proposed_start else None
+        ),
+        # Proposed for a confirmed meeting: it stays at its time unless accepted.
+        "for_confirmed": meeting.was_confirmed,
+        "answer_links": answer_urls(base_url, notice.answer_token) if notice.answer_token else None,
         "upcoming_url": f"{base_url}/meetings?tab=upcoming",
     }

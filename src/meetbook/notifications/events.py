@@ -37,6 +37,12 @@ DELIVERIES: dict[Event, tuple[Delivery, ...]] = {
     "meeting-rejected": (Delivery("other"),),
     # Both calendars hold the invite of a confirmed meeting; both need the METHOD:CANCEL.
     "meeting-cancelled": (Delivery("other"), Delivery("actor", push=False, invite_only=True)),
+    # A new time awaits the other participant's answer (CONTRACT §1.6).
+    "meeting-proposed": (Delivery("other"),),
+    # Told to the proposer: the one who declined is the awaited participant.
+    "meeting-proposal-declined": (Delivery("other"),),
+    # Both calendars move: the one who accepted gets the updated invite by email only.
+    "meeting-rescheduled": (Delivery("other"), Delivery("actor", push=False)),
 }
 
 

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from meetbook.config import Settings
 from meetbook.ratelimit import RateLimiter
-from meetbook.web import accounts, auth, meetings, settings, teams, webhooks
+from meetbook.web import accounts, answer, auth, meetings, settings, teams, webhooks
 from meetbook.web.errors import install_page_errors
 from meetbook.web.session import WebKeys
 from meetbook.web.templating import STATIC_DIR
@@ -39,6 +39,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(teams.router)
     app.include_router(accounts.router)
     app.include_router(webhooks.router)
+    app.include_router(answer.router)
     app.add_api_route("/sw.js", service_worker, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_page_errors(app)

@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -23,10 +24,22 @@ from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
 from meetbook.jsonbody import validate_body
 from meetbook.meetings import queries, service
 from meetbook.meetings.endpoints import throttle_create
-from meetbook.meetings.machine import ActionName, allowed_actions, effective_status, status_filter
-from meetbook.meetings.schemas import MAX_LINK_LENGTH, MAX_REASON_LENGTH, MeetingCreate, ReasonBody
+from meetbook.meetings.machine import (
+    ActionName,
+    allowed_actions,
+    awaited_user_id,
+    effective_status,
+    status_filter,
+)
+from meetbook.meetings.schemas import (
+    MAX_LINK_LENGTH,
+    MAX_REASON_LENGTH,
+    MeetingCreate,
+    ProposeBody,
+    ReasonBody,
+)
 from meetbook.meetings.timeparse import resolve_zone
-from meetbook.models import Meeting, MeetingHistory, Team, User
+from meetbook.models import MEETING_SECONDS, Meeting, MeetingHistory, Team, User
 from meetbook.timeformat import (
     day_label,
     format_date,
@@ -135,6 +148,24 @@ class MeetingView:
     updated: str
     # What the state machine lets this viewer do now; the page offers exactly these.
     actions: tuple[ActionName, ...]
+    # A confirmed meeting's proposed new time, in the viewer's zone (CONTRACT §1.6).
+    proposal_when: str | None = None
+    proposal_by_viewer: bool = False
+    proposal_reason: str | None = None
+    # The zone a proposed time is read in (the meeting's: the recipient's).
+    meeting_zone: str = "UTC"
+    # The viewer's answer is awaited (a request, a counter-proposal or a proposal).
+    awaits_viewer: bool = False
+
+
+class Reader(Protocol):
+    """Who reads a meeting: a signed-in viewer, or the reader of an email's answer link."""
+
+    @property
+    def user(self) -> User: ...
+
+    @property
+    def zone(self) -> ZoneInfo: ...
 
 
 # What each history action reads as on the page; {who} is "You" or a name.
@@ -145,6 +176,9 @@ HISTORY_LABELS: dict[str, str] = {
     "cancelled": "{who} cancelled",
     "expired": "Expired without an answer",
     "completed": "Took place",
+    "proposed": "{who} proposed another time",
+    "rescheduled": "{who} accepted the new time",
+    "proposal-declined": "{who} declined the new time",
 }
 
 
@@ -181,7 +215,7 @@ async def _team_names(session: AsyncSession, team_ids: set[int]) -> dict[int, st
 
 
 async def meeting_views(
-    session: AsyncSession, meetings: Sequence[Meeting], viewer: Viewer, now: datetime
+    session: AsyncSession, meetings: Sequence[Meeting], viewer: Reader, now: datetime
 ) -> list[MeetingView]:
     names = await queries.user_names(session, meetings)
     teams = await _team_names(session, {m.team_id for m in meetings})
@@ -221,6 +255,15 @@ async def meeting_views(
                 created=format_instant(m.created_at, viewer.zone),
                 updated=format_instant(m.updated_at, viewer.zone),
                 actions=allowed_actions(m, viewer.user.id, now),
+                proposal_when=(
+                    format_range(m.proposed_start, m.proposed_start + MEETING_SECONDS, viewer.zone)
+                    if m.proposed_start is not None and status == "confirmed"
+                    else None
+                ),
+                proposal_by_viewer=m.proposed_by == viewer.user.id,
+                proposal_reason=m.proposal_reason,
+                meeting_zone=recipient_zone.key,
+                awaits_viewer=awaited_user_id(m, status) == viewer.user.id,
             )
         )
     return views
@@ -229,6 +272,10 @@ async def meeting_views(
 async def _count(session: AsyncSession, viewer: Viewer, tab: Tab, now: datetime) -> int:
     f = tab.query
     now_ts = int(now.timestamp())
+    if tab.slug == "pending-meeting":  # what awaits the viewer's answer, as in the list
+        awaiting = queries.awaiting_filter(viewer.user.id, now_ts)
+        count = select(func.count()).select_from(Meeting).where(awaiting)
+        return int(await session.scalar(count) or 0)
     column = Meeting.recipient_id if f.role == "recipient" else Meeting.requester_id
     query = select(func.count()).select_from(Meeting).where(column == viewer.user.id)
     query = query.where(*(status_filter(s, now_ts) for s in f.statuses))
@@ -266,7 +313,7 @@ async def meetings_page(
             message = "This page link is no longer valid; start from the first page."
             return error_page(request, 400, message, viewer)
     if current.slug == "pending-meeting":  # the API's /meeting/pending, as the email promises
-        page, next_cursor = await queries.pending_for_recipient(
+        page, next_cursor = await queries.awaiting_answer(
             session, viewer.user.id, None, PAGE_SIZE, after, now
         )
     else:
@@ -351,8 +398,14 @@ _DONE: dict[ActionName, str] = {
     "confirm": "Confirmed the meeting with {other} on {when}. You both get a calendar invite.",
     "reject": "Rejected the request from {other} for {when}. They will be told.",
     "cancel": "Cancelled the meeting with {other} on {when}. They will be told.",
+    "propose": "Proposed {when} to {other}. They will be asked to answer.",
+    "accept": "Moved the meeting with {other} to {when}. You both get an updated invite.",
+    "decline": "Kept the meeting with {other} on {when}. They will be told.",
 }
 _AFTER: dict[ActionName, tuple[str, str]] = {
+    "propose": ("/meetings?tab=sent", "See your requests"),
+    "accept": ("/meetings?tab=upcoming", "See it in Upcoming"),
+    "decline": ("/meetings?tab=upcoming", "See it in Upcoming"),
     "confirm": ("/meetings?tab=upcoming", "See it in Upcoming"),
     "reject": ("/meetings?tab=past", "See it in Past"),
     "cancel": ("/meetings?tab=past", "See it in Past"),
@@ -373,20 +426,41 @@ async def _act(
     try:
         if meeting_id > MAX_ID:
             raise NotFound(f"Meeting {meeting_id} was not found.")
-        reason = validate_body(ReasonBody, {"reason": form.get("reason")}).reason
+        # The requester cancelling their own pending request withdraws it.
+        before = await session.get(Meeting, meeting_id)
+        withdrawn = (
+            before is not None
+            and before.requester_id == viewer.user.id
+            and effective_status(before, int(now.timestamp())) == "pending"
+        )
         # A savepoint: a refused change leaves nothing behind, and the request's
         # transaction (and the objects it loaded) stays usable.
-        async with session.begin_nested():
-            meeting = await service.change_meeting(
-                session, meeting_id, viewer.user, action, now, reason
+        if action == "propose":
+            body = validate_body(
+                ProposeBody, {"date": form.get("date", "").strip(), "reason": form.get("reason")}
             )
+            async with session.begin_nested():
+                meeting = await service.propose_meeting_time(
+                    session, meeting_id, viewer.user, body.date, body.reason, now
+                )
+        else:
+            reason = validate_body(ReasonBody, {"reason": form.get("reason")}).reason
+            async with session.begin_nested():
+                meeting = await service.change_meeting(
+                    session, meeting_id, viewer.user, action, now, reason
+                )
     except ApiError as error:
         log.info("web.meeting.action_refused", extra={"meeting_id": meeting_id, "action": action})
         add_flash(request, response, Flash("error", _sentence(error.message)))
         return response
     view = (await meeting_views(session, [meeting], viewer, now))[0]
-    text = _DONE[action].format(other=view.other_name, when=view.when)
+    done = _DONE[action]
+    if action == "cancel" and withdrawn:
+        done = "Withdrew your request to {other} for {when}. They will be told."
+    text = done.format(other=view.other_name, when=view.proposal_when or view.when)
     href, link_text = _AFTER[action]
+    if action == "propose" and view.status == "confirmed":
+        href, link_text = f"/meetings/{meeting.id}", "Open it"
     add_flash(request, response, Flash("success", text, href=href, link_text=link_text))
     return response
 
@@ -410,6 +484,27 @@ async def cancel(
     request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
 ) -> Response:
     return await _act(request, session, viewer, now, meeting_id, "cancel")
+
+
+@router.post("/meetings/{meeting_id:int}/propose")
+async def propose(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    return await _act(request, session, viewer, now, meeting_id, "propose")
+
+
+@router.post("/meetings/{meeting_id:int}/accept")
+async def accept(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    return await _act(request, session, viewer, now, meeting_id, "accept")
+
+
+@router.post("/meetings/{meeting_id:int}/decline")
+async def decline(
+    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    return await _act(request, session, viewer, now, meeting_id, "decline")
 
 
 # Request a meeting ---------------------------------------------------------------------
