@@ -108,3 +108,22 @@ async def test_members_who_are_not_admins_are_refused(
         data={"csrf_token": "wrong", "url": URL, "events": ["meeting-created"]},
     )
     assert wrong.status_code == 403
+
+
+async def test_the_team_page_includes_the_section_for_admins_only(
+    client: httpx.AsyncClient, world: World, app: FastAPI
+) -> None:
+    admin, team_id = await _admin_of_team(world, app)
+    member = await world.person("Mo Member")
+    async with app.state.sessionmaker() as session, session.begin():
+        await accounts.add_member(session, team_id, member.id)
+    await sign_in(client, admin)
+    page = await client.get(f"/teams/{team_id}")
+    assert page.status_code == 200
+    assert 'id="webhooks-heading"' in page.text
+    assert f'action="/teams/{team_id}/webhooks"' in page.text
+    client.cookies.clear()
+    await sign_in(client, member)
+    page = await client.get(f"/teams/{team_id}")
+    assert page.status_code == 200
+    assert 'id="webhooks-heading"' not in page.text

@@ -34,13 +34,14 @@ from meetbook.web.errors import error_page
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import Viewer, ViewerDep, read_form
 from meetbook.web.templating import render
+from meetbook.web.webhooks import webhooks_section
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
 
 # Admin sections other features add to the team page: (template, heading id). Each is
 # included for team admins with the page's context.
-TEAM_SECTIONS: list[str] = []
+TEAM_SECTIONS: list[str] = ["webhooks_section.html"]
 
 
 @router.get("/teams")
@@ -139,6 +140,8 @@ async def _team_page(
         "errors": defaultdict(str, errors or {}),
         "sections": TEAM_SECTIONS if is_admin else [],
     }
+    if is_admin:
+        context.update(await webhooks_section(session, team.id, viewer))
     return render(request, "team.html", context, viewer=viewer, status_code=status_code)
 
 

@@ -81,7 +81,7 @@ async def _page(
 
 
 def _back(team_id: int) -> str:
-    return f"/teams/{team_id}/webhooks#webhooks"
+    return f"/teams/{team_id}#webhooks"
 
 
 @router.get("/teams/{team_id}/webhooks")
