@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from meetbook.availability import slots
+from meetbook.availability import calendar, slots
+from meetbook.availability.calendar import CalendarRead
 from meetbook.availability.schemas import WEEKDAYS, TeamPatch, Week
+from meetbook.config import Settings
 from meetbook.errors import BadRequest, Forbidden, NotFound
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import MEETING_SECONDS, BusySlot, CalendarFeed, Meeting, Team, TeamMember, User
@@ -110,8 +112,10 @@ async def free_slots(
     member_id: int,
     window: tuple[datetime, datetime],
     now: datetime,
-) -> list[dict[str, Any]]:
-    """A team member's free one-hour slots in `window`; 404 unless both are members."""
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], CalendarRead]:
+    """A team member's free one-hour slots in `window`, and how reading their linked
+    calendar went (its busy times are taken out); 404 unless both are members."""
     member = await session.get(User, member_id)
     team = await session.get(Team, team_id)
     if (
@@ -137,6 +141,8 @@ async def free_slots(
         (datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC)) for s, e in rows.tuples()
     ]
     zone = resolve_zone(member.timezone)
+    read = await calendar.calendar_busy(session, member_id, zone, start, end, settings)
+    busy.extend(calendar.slot_window_busy(read))
     # Strictly after now (create refuses a start that is not in the future), and the policy.
     earliest = max(now + timedelta(seconds=1), now + timedelta(minutes=team.min_notice_minutes))
     found = slots.free_slots(
@@ -156,7 +162,7 @@ async def free_slots(
             "local_time": slot.astimezone(zone).isoformat(),
         }
         for slot in found
-    ]
+    ], calendar.member_message(read, viewer.id, member_id)
 
 
 # Calendar feed -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from meetbook.db import SessionDep
 from meetbook.errors import BadRequest
 from meetbook.meetings import history, queries, service
 from meetbook.meetings.schemas import (
+    ConfirmBody,
     MeetingCreate,
     MeetingHistoryPage,
     MeetingOut,
@@ -227,10 +228,21 @@ async def meeting_details(
 
 @router.post("/{meeting_id:id}/confirm", response_model=MeetingOut, responses=ERRORS)
 async def confirm_meeting(
-    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
+    meeting_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    body: ConfirmBody | None = None,
 ) -> dict[str, Any]:
-    """Accept a pending request (recipient only); both calendars get an invite."""
-    meeting = await service.confirm_meeting(session, meeting_id, user, now)
+    """Accept a pending request (recipient only); both calendars get an invite. A time
+    that overlaps a busy time of your linked calendar is refused (409) unless the body
+    says `{"ignore_calendar_conflicts": true}`."""
+    ignore = body is not None and body.ignore_calendar_conflicts
+    settings = None if ignore else request.app.state.settings
+    meeting = await service.confirm_meeting(
+        session, meeting_id, user, now, calendar_settings=settings
+    )
     return await _one(session, meeting, now)
 
 

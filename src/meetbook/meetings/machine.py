@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.availability.calendar import enqueue_calendar_sync
 from meetbook.errors import ApiError, Conflict, Forbidden
 from meetbook.meetings import history
 from meetbook.meetings.statuses import STATUSES, Status
@@ -374,6 +375,10 @@ async def apply_action(
         await publish(
             session, action.event, meeting, actor_id=actor_id, context=context, invite=invite
         )
+        if invite:
+            # The invite went in or out of the participants' calendars: so does the
+            # copy in their linked CalDAV calendars.
+            await enqueue_calendar_sync(session, meeting)
     await session.flush()
     log.info(
         f"meeting.{action.history}",

@@ -88,6 +88,14 @@ class MeetingCreate(BaseModel):
         return value
 
 
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ignore_calendar_conflicts: bool = Field(
+        default=False, strict=True, description="Confirm even over a linked-calendar busy time."
+    )
+
+
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

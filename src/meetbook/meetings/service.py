@@ -14,7 +14,9 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meetbook.availability import calendar
 from meetbook.availability.service import check_booking_policy, is_outside_working_hours
+from meetbook.config import Settings
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from meetbook.meetings import history, machine
 from meetbook.meetings.booking import new_booking_number
@@ -137,8 +139,20 @@ async def change_meeting(
 
 
 async def confirm_meeting(
-    session: AsyncSession, meeting_id: int, user: User, now: datetime
+    session: AsyncSession,
+    meeting_id: int,
+    user: User,
+    now: datetime,
+    *,
+    calendar_settings: Settings | None = None,
 ) -> Meeting:
+    """Confirm; with `calendar_settings`, first refuse (409) a time that overlaps a busy
+    time of the confirming user's linked calendar (checked at most a few seconds)."""
+    if calendar_settings is not None:
+        meeting = await meeting_for_participant(session, meeting_id, user)
+        action = machine.ACTIONS["confirm"]
+        if machine.refusal(action, meeting, user.id, int(now.timestamp())) is None:
+            await calendar.refuse_external_conflicts(session, user, meeting, calendar_settings)
     return await change_meeting(session, meeting_id, user, "confirm", now)
 
 

@@ -1,7 +1,7 @@
 """All tables, imported together so relationships and Alembic see one metadata."""
 
 from meetbook.models.base import Base, utcnow
-from meetbook.models.calendar import CalendarFeed
+from meetbook.models.calendar import CalendarFeed, LinkedCalendar
 from meetbook.models.history import MeetingHistory
 from meetbook.models.job import PeriodicJob
 from meetbook.models.meeting import MEETING_SECONDS, BusySlot, IdempotencyKey, Meeting
@@ -18,6 +18,7 @@ __all__ = [
     "DevEmail",
     "Device",
     "IdempotencyKey",
+    "LinkedCalendar",
     "Meeting",
     "MeetingHistory",
     "Notification",

@@ -22,6 +22,8 @@ from typing import Any, cast
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meetbook.availability.calendar import CHANNEL as CALENDAR_CHANNEL
+from meetbook.availability.calendar import write_through
 from meetbook.config import Settings
 from meetbook.metrics import (
     DELIVERY_LATENCY,
@@ -191,8 +193,18 @@ class Deliverer:
 
     async def send(self, delivery: Delivery) -> None:
         """Render the message for the row's channel and hand it to that provider."""
-        notice = notice_for(delivery)
         row = delivery.notification
+        if row.channel == CALENDAR_CHANNEL:
+            await write_through(
+                self.sessionmaker,
+                self.settings,
+                delivery.meeting,
+                row.user_id,
+                delivery.requester,
+                delivery.recipient,
+            )
+            return
+        notice = notice_for(delivery)
         if row.channel == "email":
             message = render_email(
                 notice,

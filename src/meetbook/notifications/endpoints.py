@@ -128,7 +128,9 @@ async def meeting_notifications(
     """The notifications of a meeting you take part in, in the order they were recorded."""
     await meeting_for_participant(session, meeting_id, user)
     rows = await session.scalars(
-        select(Notification).where(Notification.meeting_id == meeting_id).order_by(Notification.id)
+        select(Notification)
+        .where(Notification.meeting_id == meeting_id, Notification.channel != "caldav")
+        .order_by(Notification.id)
     )
     data = [
         {
