@@ -1,12 +1,12 @@
 """Talking to a linked CalDAV calendar with the `caldav` library (synchronous: every
 function here runs in a worker thread, see `availability/calendar.py`).
 
-Busy times come from a free-busy REPORT (RFC 4791 §7.10). Servers answer it in one of
-two shapes: a bare `text/calendar` VFREEBUSY, or (some servers) a multistatus whose
-`calendar-data` holds one. A server that refuses it (403, 501, ...) or answers something
-else is asked for the events in the range instead, which are expanded (recurrences) by
-`recurring-ical-events`; transparent and cancelled events do not count. Dates (all-day
-events) and floating times are read in the calendar owner's own zone.
+Busy times come from the events in the range (a calendar-query REPORT), expanded
+(recurrences) by `recurring-ical-events`; transparent and cancelled events do not count.
+Dates (all-day events) and floating times are read in the calendar owner's own zone.
+When listing events is refused, a free-busy REPORT (RFC 4791 §7.10) answers instead;
+servers answer it in one of two shapes: a bare `text/calendar` VFREEBUSY, or (some) a
+multistatus whose `calendar-data` holds one. See `busy_times` for why events come first.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -68,10 +68,14 @@ class Busy:
 
 
 def _client(account: Account) -> caldav.DAVClient:
+    # Basic auth from the first request: without `auth_type` the library first asks
+    # without credentials to learn the scheme, a 401 that servers may answer slowly
+    # (Radicale waits a second after every failed login) — on every read.
     return caldav.DAVClient(
         url=account.url,
         username=account.username or None,
         password=account.password or None,
+        auth_type="basic" if account.username else None,
         timeout=REQUEST_TIMEOUT_SECONDS,
     )
 
@@ -267,17 +271,32 @@ def busy_times(
     zone: ZoneInfo,
     *,
     own_uid_suffix: str,
-    free_busy: bool = True,
+    prefer: Literal["events", "free-busy"] = "events",
 ) -> list[Busy]:
-    """The calendar's busy times overlapping [start, end); `free_busy=False` skips the
-    free-busy REPORT and lists events (which also gives the events' summaries)."""
+    """The calendar's busy times overlapping [start, end).
+
+    Events are listed first: that names them (the confirm's 409), and expanding their
+    recurrences here gets each occurrence's own UTC offset — Radicale 3.9's free-busy
+    answer keeps the first occurrence's offset across a DST change (an hour off). When
+    listing is refused (an account allowed free-busy only, a server without
+    calendar-query), the free-busy REPORT answers instead. `prefer="free-busy"` asks it
+    first (for servers known to answer it well; the tests use it).
+    """
     try:
         with _client(account) as client:
-            if free_busy:
+            if prefer == "free-busy":
                 answer = _free_busy(client, account, start, end, zone)
                 if answer is not None:
                     return answer
-            return _listed_events(client, account, start, end, zone, own_uid_suffix)
+                return _listed_events(client, account, start, end, zone, own_uid_suffix)
+            try:
+                return _listed_events(client, account, start, end, zone, own_uid_suffix)
+            except dav_error.DAVError as refused:
+                log.info("calendar.listing_refused", extra={"reason": str(refused.reason)[:200]})
+                answer = _free_busy(client, account, start, end, zone)
+                if answer is None:
+                    raise
+                return answer
     except Exception as error:
         raise _unavailable(error) from None
 

@@ -254,7 +254,7 @@ async def check_external_conflicts(
 ) -> list[Busy]:
     """The busy times of `user`'s linked calendar that overlap [start_time, end_time).
 
-    Read fresh (not from the cache), listing events so that their summaries can be named.
+    Read fresh (not from the cache), so that an event added a minute ago counts.
     Never blocks longer than `timeout`: a calendar that cannot be read in time, or at all,
     gives no conflicts (the confirm proceeds; the failure is logged).
     """
@@ -274,7 +274,6 @@ async def check_external_conflicts(
             end,
             zone,
             own_uid_suffix=_own_uid_suffix(settings),
-            free_busy=False,
         )
     except (CalendarUnavailable, CannotDecrypt, BadRequest) as problem:
         reason = getattr(problem, "reason", None) or str(problem)
