@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select, text, update
 
 from meetbook.availability import caldav_client
-from meetbook.availability.calendar import enqueue_calendar_sync
 from meetbook.availability.caldav_client import Account
+from meetbook.availability.calendar import enqueue_calendar_sync
 from meetbook.models import LinkedCalendar, Meeting
 from meetbook.notifications.ics import invite_uid
 from meetbook.notifications.mailbox import DevMailbox
@@ -211,8 +211,10 @@ async def test_busy_times_from_listing_events_and_from_free_busy(
     times = {b.start.astimezone(BERLIN).strftime("%m-%d %H:%M") for b in free_busy}
     assert {"03-02 10:00", "03-22 10:00"} <= times
     assert "03-02 14:00" not in times  # transparent
-    assert any(b.start.strftime("%m-%d") == "03-03" and b.end - b.start >= timedelta(hours=23)
-               for b in free_busy)  # all-day (Radicale reads the date in UTC)
+    assert any(
+        b.start.strftime("%m-%d") == "03-03" and b.end - b.start >= timedelta(hours=23)
+        for b in free_busy
+    )  # all-day (Radicale reads the date in UTC)
 
 
 def test_both_shapes_of_a_free_busy_answer_are_read() -> None:
@@ -294,7 +296,11 @@ async def test_a_transparent_event_does_not_block_a_confirm(
 
 @pytest.mark.slow
 async def test_a_hung_calendar_delays_a_confirm_by_at_most_a_few_seconds(
-    client, pair, radicale: Radicale, sessionmaker, silent_port: int  # noqa: F811
+    client,
+    pair,
+    radicale: Radicale,
+    sessionmaker,
+    silent_port: int,  # noqa: F811
 ) -> None:
     import time
 

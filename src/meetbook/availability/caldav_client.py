@@ -15,16 +15,17 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import caldav
-import recurring_ical_events  # type: ignore[import-untyped]
-from caldav.elements import cdav
-from caldav.lib import error as dav_error
 from icalendar import Calendar
-from lxml import etree  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    import caldav
+
+# `caldav` (with lxml and niquests) is imported when a calendar is first used, not with
+# the app: it costs about a second of start-up on a busy machine.
 
 log = logging.getLogger("meetbook.calendar")
 
@@ -68,6 +69,8 @@ class Busy:
 
 
 def _client(account: Account) -> caldav.DAVClient:
+    import caldav
+
     # Basic auth from the first request: without `auth_type` the library first asks
     # without credentials to learn the scheme, a 401 that servers may answer slowly
     # (Radicale waits a second after every failed login) — on every read.
@@ -89,6 +92,8 @@ def _status_reason(status: int, reason: str | None) -> str:
 
 def _unavailable(error: Exception) -> CalendarUnavailable:
     """A library or network error as a reason (no URL, no credentials in it)."""
+    from caldav.lib import error as dav_error
+
     if isinstance(error, CalendarUnavailable):
         return error
     if isinstance(error, dav_error.NotFoundError):
@@ -107,6 +112,8 @@ def _unavailable(error: Exception) -> CalendarUnavailable:
 
 
 def _calendar(client: caldav.DAVClient, account: Account) -> caldav.Calendar:
+    import caldav
+
     return caldav.Calendar(client=client, url=account.url)
 
 
@@ -202,6 +209,8 @@ def _calendars_in_answer(raw: bytes | str) -> list[Calendar]:
         return [Calendar.from_ical(stripped)]
     if not stripped.startswith("<"):
         raise ValueError("neither iCalendar nor XML")
+    from lxml import etree  # type: ignore[import-untyped]
+
     tree = etree.fromstring(stripped.encode(), parser=etree.XMLParser(resolve_entities=False))
     found = tree.iter(f"{{{_CALDAV_NS}}}calendar-data")
     return [Calendar.from_ical(node.text) for node in found if node.text and node.text.strip()]
@@ -211,6 +220,9 @@ def _free_busy(
     client: caldav.DAVClient, account: Account, start: datetime, end: datetime, zone: ZoneInfo
 ) -> list[Busy] | None:
     """Busy times from a free-busy REPORT, or None when the server does not answer one."""
+    from caldav.elements import cdav
+    from lxml import etree
+
     query = cdav.FreeBusyQuery() + [cdav.TimeRange(start, end)]  # noqa: RUF005 (a DAV element, not a list)
     body = etree.tostring(query.xmlelement(), encoding="utf-8", xml_declaration=True)
     response = client.report(account.url, body.decode(), 1)
@@ -255,6 +267,8 @@ def _listed_events(
 
 
 def _occurrences(calendar: Calendar, start: datetime, end: datetime) -> Iterable[Any]:
+    import recurring_ical_events  # type: ignore[import-untyped]
+
     occurrences: Iterable[Any] = recurring_ical_events.of(calendar).between(start, end)
     return occurrences
 
@@ -282,6 +296,8 @@ def busy_times(
     calendar-query), the free-busy REPORT answers instead. `prefer="free-busy"` asks it
     first (for servers known to answer it well; the tests use it).
     """
+    from caldav.lib import error as dav_error
+
     try:
         with _client(account) as client:
             if prefer == "free-busy":
