@@ -32,6 +32,7 @@ from meetbook.availability.caldav_client import Account, Busy, CalendarUnavailab
 from meetbook.availability.schemas import LinkedCalendarIn
 from meetbook.availability.secrets import CannotDecrypt, decrypt_password, encrypt_password
 from meetbook.config import Settings
+from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict
 from meetbook.models import LinkedCalendar, Meeting, Notification, User, utcnow
 from meetbook.notifications.content import MeetingInfo, one_line
@@ -108,10 +109,12 @@ async def _checked_url(url: str, settings: Settings) -> str:
     return url
 
 
-async def link_calendar(
-    session: AsyncSession, user: User, body: LinkedCalendarIn, settings: Settings, now: datetime
-) -> LinkedCalendar:
-    """Link (or replace) the user's calendar after reading it once; 400 with the reason."""
+async def read_new_calendar(body: LinkedCalendarIn, settings: Settings, now: datetime) -> Account:
+    """The account of a calendar to link, after reading it once; 400 with the reason.
+
+    Touches no database: call it before the request's session writes (on SQLite that
+    holds the one write lock, which must not wait for a calendar server).
+    """
     url = await _checked_url(body.url.strip(), settings)
     username = clean_line(body.username, "username", 255, required=False)
     account = Account(url, username, body.password)
@@ -119,13 +122,20 @@ async def link_calendar(
         await _in_thread(SAVE_TIMEOUT_SECONDS, caldav_client.probe, account, now)
     except CalendarUnavailable as problem:
         raise BadRequest(f"The calendar could not be read: {problem.reason}.") from None
+    return account
+
+
+async def link_calendar(
+    session: AsyncSession, user: User, account: Account, settings: Settings, now: datetime
+) -> LinkedCalendar:
+    """Link (or replace) the user's calendar with an account `read_new_calendar` read."""
     link = await get_link(session, user.id)
     if link is None:
         link = LinkedCalendar(user_id=user.id)
         session.add(link)
-    link.url = url
-    link.username = username
-    link.password_encrypted = encrypt_password(settings.resolved_secret_key(), body.password)
+    link.url = account.url
+    link.username = account.username
+    link.password_encrypted = encrypt_password(settings.resolved_secret_key(), account.password)
     link.created_at = now
     await session.flush()
     forget_busy_times(user.id)
@@ -244,7 +254,7 @@ def member_message(read: CalendarRead, viewer_id: int, member_id: int) -> Calend
 
 
 async def check_external_conflicts(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     user: User,
     start_time: int,
     end_time: int,
@@ -254,11 +264,14 @@ async def check_external_conflicts(
 ) -> list[Busy]:
     """The busy times of `user`'s linked calendar that overlap [start_time, end_time).
 
-    Read fresh (not from the cache), so that an event added a minute ago counts.
-    Never blocks longer than `timeout`: a calendar that cannot be read in time, or at all,
-    gives no conflicts (the confirm proceeds; the failure is logged).
+    Reads the link in a short read-only session of its own, and must be called before
+    the caller's write transaction begins: on SQLite that holds the one write lock, which
+    must not wait for a calendar server. Read fresh (not from the cache), so an event
+    added a minute ago counts. Never blocks longer than `timeout`: a calendar that cannot
+    be read in time, or at all, gives no conflicts (the confirm proceeds; it is logged).
     """
-    link = await get_link(session, user.id)
+    async with open_session(sessionmaker, read_only=True) as session:
+        link = await get_link(session, user.id)
     if link is None:
         return []
     start, end = datetime.fromtimestamp(start_time, UTC), datetime.fromtimestamp(end_time, UTC)
@@ -404,15 +417,17 @@ def slot_window_busy(read: CalendarRead) -> list[tuple[datetime, datetime]]:
 
 
 async def refuse_external_conflicts(
-    session: AsyncSession, user: User, meeting: Meeting, settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession],
+    user: User,
+    start_time: int,
+    end_time: int,
+    settings: Settings,
 ) -> None:
-    """409 naming the first busy time of `user`'s linked calendar that `meeting` overlaps.
+    """409 naming the first busy time of `user`'s linked calendar in [start_time, end_time).
 
-    For confirm (and accepting a proposal): call it after the state machine's own checks
-    would pass, unless the body said `ignore_calendar_conflicts`.
+    For confirm and accepting a proposal, unless the body said `ignore_calendar_conflicts`:
+    call it before the request's session writes (see `check_external_conflicts`).
     """
-    conflicts = await check_external_conflicts(
-        session, user, meeting.start_time, meeting.end_time, settings
-    )
+    conflicts = await check_external_conflicts(sessionmaker, user, start_time, end_time, settings)
     if conflicts:
         raise Conflict(conflict_message(conflicts, _zone(user)))

@@ -99,7 +99,10 @@ async def put_linked_calendar(
 ) -> dict[str, str]:
     """Link a CalDAV calendar (replacing any other): it is read once first, and a
     calendar that cannot be read is refused with the server's reason."""
-    link = await calendar.link_calendar(session, user, body, request.app.state.settings, now)
+    settings = request.app.state.settings
+    # Read first: the session has not begun, so no write lock waits for the server.
+    account = await calendar.read_new_calendar(body, settings, now)
+    link = await calendar.link_calendar(session, user, account, settings, now)
     return calendar.link_json(link)
 
 

@@ -239,10 +239,9 @@ async def confirm_meeting(
     that overlaps a busy time of your linked calendar is refused (409) unless the body
     says `{"ignore_calendar_conflicts": true}`."""
     ignore = body is not None and body.ignore_calendar_conflicts
-    settings = None if ignore else request.app.state.settings
-    meeting = await service.confirm_meeting(
-        session, meeting_id, user, now, calendar_settings=settings
-    )
+    state = request.app.state
+    check = None if ignore else (state.sessionmaker, state.settings)
+    meeting = await service.confirm_meeting(session, meeting_id, user, now, calendar_check=check)
     return await _one(session, meeting, now)
 
 

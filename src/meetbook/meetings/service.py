@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from meetbook.availability import calendar
 from meetbook.availability.service import check_booking_policy, is_outside_working_hours
 from meetbook.config import Settings
+from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from meetbook.meetings import history, machine
 from meetbook.meetings.booking import new_booking_number
@@ -144,15 +145,25 @@ async def confirm_meeting(
     user: User,
     now: datetime,
     *,
-    calendar_settings: Settings | None = None,
+    calendar_check: tuple[async_sessionmaker[AsyncSession], Settings] | None = None,
 ) -> Meeting:
-    """Confirm; with `calendar_settings`, first refuse (409) a time that overlaps a busy
-    time of the confirming user's linked calendar (checked at most a few seconds)."""
-    if calendar_settings is not None:
-        meeting = await meeting_for_participant(session, meeting_id, user)
-        action = machine.ACTIONS["confirm"]
-        if machine.refusal(action, meeting, user.id, int(now.timestamp())) is None:
-            await calendar.refuse_external_conflicts(session, user, meeting, calendar_settings)
+    """Confirm; with `calendar_check` (the app's sessionmaker and settings), first refuse
+    (409) a time that overlaps a busy time of the confirming user's linked calendar.
+
+    The check reads in a read-only session of its own and runs before `session` writes,
+    so no write lock (SQLite) waits on the calendar server.
+    """
+    if calendar_check is not None:
+        sessionmaker, settings = calendar_check
+        async with open_session(sessionmaker, read_only=True) as reader:
+            meeting = await meeting_for_participant(reader, meeting_id, user)
+            action = machine.ACTIONS["confirm"]
+            allowed = machine.refusal(action, meeting, user.id, int(now.timestamp())) is None
+            start_time, end_time = meeting.start_time, meeting.end_time
+        if allowed:
+            await calendar.refuse_external_conflicts(
+                sessionmaker, user, start_time, end_time, settings
+            )
     return await change_meeting(session, meeting_id, user, "confirm", now)
 
 

@@ -295,12 +295,14 @@ async def link_calendar(
     form = await read_form(request, viewer)
     response = RedirectResponse("/settings#linked-calendar", status_code=303)
     fields = {name: form.get(name) or "" for name in ("url", "username", "password")}
+    settings = app_settings(request)
     try:
         body = validate_body(LinkedCalendarIn, fields)
-        async with session.begin_nested():
-            await linked_calendars.link_calendar(
-                session, viewer.user, body, app_settings(request), now
-            )
+        # End the transaction that loaded the viewer (it wrote nothing): on SQLite it
+        # holds the one write lock, which must not wait for the calendar server.
+        await session.commit()
+        account = await linked_calendars.read_new_calendar(body, settings, now)
+        await linked_calendars.link_calendar(session, viewer.user, account, settings, now)
     except ApiError as error:
         add_flash(request, response, Flash("error", error.message))
         return response
