@@ -4,14 +4,26 @@ and the request form's note when a teammate's calendar cannot be read."""
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
 from meetbook.models import LinkedCalendar
 from tests.availability.conftest import Radicale, free_port
 from tests.availability.conftest import radicale as radicale
 
 from .conftest import World, sign_in
+
+
+@pytest.fixture(autouse=True)
+def private_targets(app: FastAPI) -> Iterator[None]:
+    """Radicale is on loopback: allow it (MEETBOOK_ALLOW_PRIVATE_TARGETS=1) here only."""
+    before = app.state.settings
+    app.state.settings = before.model_copy(update={"allow_private_targets": True})
+    yield
+    app.state.settings = before
 
 
 async def test_link_shows_the_status_and_unlink_removes_it(
