@@ -37,6 +37,7 @@ from tests.availability.conftest import Radicale, run_radicale, vevent
 from bench.notifications_bench import bench_database, make_cast, meetbook_serve
 from bench.procs import free_port
 from bench.wrk import run_wrk, wrk_path
+from meetbook.auth.tokens import issue_token
 from meetbook.models import BusySlot, Meeting
 
 PAST_MEETINGS = 10_000
@@ -111,10 +112,11 @@ async def run_backend(
             sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
             cast = await make_cast(sessionmaker)
             await seed_meetings(sessionmaker, cast.requester_id, cast.recipient_id, cast.team_id)
+            async with sessionmaker() as session, session.begin():
+                member_token, _ = await issue_token(session, cast.recipient_id, "bench")
             await engine.dispose()
             os.environ["MEETBOOK_ALLOW_PRIVATE_TARGETS"] = "1"  # Radicale is on loopback
             async with meetbook_serve(url, free_port(), workdir, 180) as base_url:
-                member_token = await _member_token(url, cast.recipient_id)
                 async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
                     body = {
                         "url": calendar_url,
@@ -160,18 +162,6 @@ async def run_backend(
                     )
                     print(rows[-1], flush=True)
     return rows
-
-
-async def _member_token(url: str, user_id: int) -> str:
-    from meetbook.auth.tokens import issue_token
-
-    engine = create_async_engine(url)
-    try:
-        async with async_sessionmaker(engine)() as session, session.begin():
-            token, _ = await issue_token(session, user_id, "bench")
-            return token
-    finally:
-        await engine.dispose()
 
 
 async def main_async(args: argparse.Namespace) -> None:
