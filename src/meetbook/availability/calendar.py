@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.availability import caldav_client
 from meetbook.availability.caldav_client import Account, Busy, CalendarUnavailable
+from meetbook.availability.encryption import CannotDecrypt, decrypt_password, encrypt_password
 from meetbook.availability.schemas import LinkedCalendarIn
-from meetbook.availability.secrets import CannotDecrypt, decrypt_password, encrypt_password
 from meetbook.config import Settings
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict

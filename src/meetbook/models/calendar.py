@@ -22,7 +22,7 @@ class CalendarFeed(Base):
 
 class LinkedCalendar(Base):
     """A user's linked CalDAV calendar (CONTRACT §1.7). The password is stored encrypted
-    (`availability/secrets.py`), never in the clear."""
+    (`availability/encryption.py`), never in the clear."""
 
     __tablename__ = "linked_calendars"
 
