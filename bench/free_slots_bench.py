@@ -115,8 +115,8 @@ async def run_backend(
             async with sessionmaker() as session, session.begin():
                 member_token, _ = await issue_token(session, cast.recipient_id, "bench")
             await engine.dispose()
-            os.environ["MEETBOOK_ALLOW_PRIVATE_TARGETS"] = "1"  # Radicale is on loopback
-            async with meetbook_serve(url, free_port(), workdir, 180) as base_url:
+            loopback = {"MEETBOOK_ALLOW_PRIVATE_TARGETS": "1"}  # Radicale is on loopback
+            async with meetbook_serve(url, free_port(), workdir, 180, loopback) as base_url:
                 async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
                     body = {
                         "url": calendar_url,
@@ -125,7 +125,8 @@ async def run_backend(
                     }
                     auth = {"Authorization": f"Bearer {member_token}"}
                     linked = await http.put("/api/v3/me/calendar", json=body, headers=auth)
-                    linked.raise_for_status()
+                    if linked.status_code != 200:
+                        raise RuntimeError(f"linking the calendar failed: {linked.text}")
                 slots = f"/api/v3/teams/{cast.team_id}/members/{cast.recipient_id}/free-slots"
                 hour = int(datetime.now(UTC).timestamp()) // 3600 * 3600 + 3600
                 points = {

@@ -12,6 +12,7 @@ from sqlalchemy import select, text, update
 from meetbook.availability import caldav_client
 from meetbook.availability.caldav_client import Account
 from meetbook.availability.calendar import enqueue_calendar_sync
+from meetbook.availability.encryption import CannotDecrypt, decrypt_password, encrypt_password
 from meetbook.models import LinkedCalendar, Meeting
 from meetbook.notifications.ics import invite_uid
 from meetbook.notifications.mailbox import DevMailbox
@@ -386,3 +387,12 @@ async def test_a_write_to_a_calendar_that_is_down_is_retried(
             )
         ).one()
     assert row[0] == "pending" and row[1] == 1 and "could not be reached" in row[2]
+
+
+def test_the_password_opens_only_with_the_same_secret_key() -> None:
+    key, other = "k" * 40, "o" * 40
+    sealed = encrypt_password(key, "radicale-pass-1")
+    assert "radicale-pass-1" not in sealed
+    assert decrypt_password(key, sealed) == "radicale-pass-1"
+    with pytest.raises(CannotDecrypt):
+        decrypt_password(other, sealed)
