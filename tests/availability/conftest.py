@@ -18,6 +18,7 @@ from typing import Any
 import caldav
 import httpx
 import pytest
+from requests.auth import HTTPBasicAuth
 
 from meetbook.accounts import service as accounts
 from tests.conftest import MovableClock, Person, World, create_meeting
@@ -71,9 +72,8 @@ class Radicale:
     password: str
 
     def client(self) -> caldav.DAVClient:
-        return caldav.DAVClient(
-            url=self.base, username=self.username, password=self.password, auth_type="basic"
-        )
+        auth = HTTPBasicAuth(self.username, self.password)
+        return caldav.DAVClient(url=self.base, auth=auth)
 
     def new_calendar(self) -> str:
         """A fresh, empty calendar collection; its URL."""

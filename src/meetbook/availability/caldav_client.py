@@ -70,17 +70,13 @@ class Busy:
 
 def _client(account: Account) -> caldav.DAVClient:
     import caldav
+    from requests.auth import HTTPBasicAuth
 
-    # Basic auth from the first request: without `auth_type` the library first asks
-    # without credentials to learn the scheme, a 401 that servers may answer slowly
-    # (Radicale waits a second after every failed login) — on every read.
-    return caldav.DAVClient(
-        url=account.url,
-        username=account.username or None,
-        password=account.password or None,
-        auth_type="basic" if account.username else None,
-        timeout=REQUEST_TIMEOUT_SECONDS,
-    )
+    # Basic auth from the first request: otherwise the library first asks without
+    # credentials to learn the scheme, a 401 that servers may answer slowly (Radicale
+    # waits a second after every failed login) — on every read.
+    auth = HTTPBasicAuth(account.username, account.password) if account.username else None
+    return caldav.DAVClient(url=account.url, auth=auth, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 def _status_reason(status: int, reason: str | None) -> str:
