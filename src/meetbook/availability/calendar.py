@@ -394,7 +394,8 @@ async def write_through(
         raise PermanentDeliveryError(f"linked calendar: {problem}") from None
     uid = invite_uid(meeting.booking_number, settings.mail_domain)
     try:
-        if meeting.status == "confirmed":
+        # machine.BOOKED (imported there, not here: the machine imports this module).
+        if meeting.status in ("confirmed", "completed"):
             data = calendar_copy(meeting, requester, recipient, settings)
             await _in_thread(WRITE_TIMEOUT_SECONDS, caldav_client.put_event, account, uid, data)
         else:
