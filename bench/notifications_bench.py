@@ -277,7 +277,11 @@ def _free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def meetbook_serve(
-    database_url: str, smtp_port: int, workdir: Path, start_timeout: float
+    database_url: str,
+    smtp_port: int,
+    workdir: Path,
+    start_timeout: float,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """A `meetbook serve` process on loopback (worker in-process); yields its base URL."""
     port = _free_port()
@@ -293,6 +297,7 @@ async def meetbook_serve(
         # Benchmarks measure delivery, not the per-requester cap on new requests.
         MEETBOOK_RATE_LIMIT_CREATE="off",
     )
+    env.update(extra_env or {})
     log_path = workdir / "serve.log"
     serve_dir = workdir / "serve"
     serve_dir.mkdir(exist_ok=True)  # no developer's .env is read from here

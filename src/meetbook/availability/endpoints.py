@@ -9,11 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from meetbook.auth.deps import CurrentUser, throttle
-from meetbook.availability import service
+from meetbook.availability import calendar, service
 from meetbook.availability.feed import build_feed
 from meetbook.availability.schemas import (
     CalendarFeedOut,
     FreeSlotList,
+    LinkedCalendarIn,
+    LinkedCalendarOut,
     TeamOut,
     TeamPatch,
     WorkingHoursIn,
@@ -66,15 +68,49 @@ async def put_working_hours(
 async def free_slots(
     team_id: IdPath,
     user_id: IdPath,
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     now: Now,
     from_: Annotated[str | None, Query(alias="from"), _BOUND] = None,
     to: Annotated[str | None, _BOUND] = None,
 ) -> dict[str, Any]:
-    """A teammate's free one-hour slots (local :00 and :30) in their working hours."""
+    """A teammate's free one-hour slots (local :00 and :30) in their working hours, apart
+    from their confirmed meetings and their linked calendar's busy times. When that
+    calendar cannot be read the slots ignore it and `calendar.status` is `unavailable`."""
     window = service.slot_range(parse_bound("from", from_), parse_bound("to", to), now)
-    return {"data": await service.free_slots(session, team_id, user, user_id, window, now)}
+    settings: Settings = request.app.state.settings
+    found, read = await service.free_slots(session, team_id, user, user_id, window, now, settings)
+    return {"data": found, "calendar": read.as_json()}
+
+
+@router.get("/api/v3/me/calendar", response_model=LinkedCalendarOut, responses=ERRORS)
+async def get_linked_calendar(session: SessionDep, user: CurrentUser) -> dict[str, str]:
+    """Your linked CalDAV calendar (never its password); 404 when none is linked."""
+    link = await calendar.get_link(session, user.id)
+    if link is None:
+        raise NotFound("You have no linked calendar.")
+    return calendar.link_json(link)
+
+
+@router.put("/api/v3/me/calendar", response_model=LinkedCalendarOut, responses=ERRORS)
+async def put_linked_calendar(
+    body: LinkedCalendarIn, request: Request, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, str]:
+    """Link a CalDAV calendar (replacing any other): it is read once first, and a
+    calendar that cannot be read is refused with the server's reason."""
+    settings = request.app.state.settings
+    # Read first: the session has not begun, so no write lock waits for the server.
+    account = await calendar.read_new_calendar(body, settings, now)
+    link = await calendar.link_calendar(session, user, account, settings, now)
+    return calendar.link_json(link)
+
+
+@router.delete("/api/v3/me/calendar", status_code=204, responses=ERRORS)
+async def delete_linked_calendar(session: SessionDep, user: CurrentUser) -> Response:
+    """Unlink your calendar (entries already written there stay)."""
+    await calendar.unlink_calendar(session, user.id)
+    return Response(status_code=204)
 
 
 @router.patch("/api/v3/teams/{team_id}", response_model=TeamOut, responses=ERRORS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -84,8 +84,34 @@ class FreeSlot(BaseModel):
     local_time: str = Field(description="Start in the member's zone, ISO 8601 with offset.")
 
 
+class CalendarReadStatus(BaseModel):
+    """Whether the member's linked calendar was read for these slots."""
+
+    status: Literal["not_linked", "ok", "unavailable"] = Field(
+        description="unavailable: the slots ignore the calendar, which could not be read."
+    )
+    message: str | None = None
+
+
 class FreeSlotList(BaseModel):
     data: list[FreeSlot]
+    calendar: CalendarReadStatus
+
+
+class LinkedCalendarIn(BaseModel):
+    """A CalDAV calendar to link: its collection URL and the account to read it with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048)
+    username: str = Field(max_length=255)
+    password: str = Field(max_length=1024)
+
+
+class LinkedCalendarOut(BaseModel):
+    url: str
+    username: str
+    linked_at: str
 
 
 class TeamPatch(BaseModel):

@@ -12,8 +12,10 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.auth.permissions import authorize
-from meetbook.availability import slots
+from meetbook.availability import calendar, slots
+from meetbook.availability.calendar import CalendarRead
 from meetbook.availability.schemas import WEEKDAYS, TeamPatch, Week
+from meetbook.config import Settings
 from meetbook.errors import BadRequest, NotFound
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import MEETING_SECONDS, BusySlot, CalendarFeed, Meeting, Team, TeamMember, User
@@ -109,8 +111,10 @@ async def free_slots(
     member_id: int,
     window: tuple[datetime, datetime],
     now: datetime,
-) -> list[dict[str, Any]]:
-    """A team member's free one-hour slots in `window`; 404 unless both are members."""
+    settings: Settings,
+) -> tuple[list[dict[str, Any]], CalendarRead]:
+    """A team member's free one-hour slots in `window`, and how reading their linked
+    calendar went (its busy times are taken out); 404 unless both are members."""
     member = await session.get(User, member_id)
     team = await session.get(Team, team_id)
     if (
@@ -136,6 +140,8 @@ async def free_slots(
         (datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC)) for s, e in rows.tuples()
     ]
     zone = resolve_zone(member.timezone)
+    read = await calendar.calendar_busy(session, member_id, zone, start, end, settings)
+    busy.extend(calendar.slot_window_busy(read))
     # Strictly after now (create refuses a start that is not in the future), and the policy.
     earliest = max(now + timedelta(seconds=1), now + timedelta(minutes=team.min_notice_minutes))
     found = slots.free_slots(
@@ -155,7 +161,7 @@ async def free_slots(
             "local_time": slot.astimezone(zone).isoformat(),
         }
         for slot in found
-    ]
+    ], calendar.member_message(read, viewer.id, member_id)
 
 
 # Calendar feed -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from meetbook.errors import BadRequest
 from meetbook.meetings import history, queries, service
 from meetbook.meetings.schemas import (
     AcceptBody,
+    ConfirmBody,
     MeetingCreate,
     MeetingHistoryPage,
     MeetingOut,
@@ -230,10 +231,20 @@ async def meeting_details(
 
 @router.post("/{meeting_id:id}/confirm", response_model=MeetingOut, responses=ERRORS)
 async def confirm_meeting(
-    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
+    meeting_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    now: Now,
+    body: ConfirmBody | None = None,
 ) -> dict[str, Any]:
-    """Accept a pending request (recipient only); both calendars get an invite."""
-    meeting = await service.confirm_meeting(session, meeting_id, user, now)
+    """Accept a pending request (recipient only); both calendars get an invite. A time
+    that overlaps a busy time of your linked calendar is refused (409) unless the body
+    says `{"ignore_calendar_conflicts": true}`."""
+    ignore = body is not None and body.ignore_calendar_conflicts
+    state = request.app.state
+    check = None if ignore else (state.sessionmaker, state.settings)
+    meeting = await service.confirm_meeting(session, meeting_id, user, now, calendar_check=check)
     return await _one(session, meeting, now)
 
 
@@ -285,14 +296,20 @@ async def propose_meeting_time(
 @router.post("/{meeting_id:id}/proposal/accept", response_model=MeetingOut, responses=ERRORS)
 async def accept_proposal(
     meeting_id: IdPath,
+    request: Request,
     session: SessionDep,
     user: CurrentUser,
     now: Now,
     body: AcceptBody | None = None,
 ) -> dict[str, Any]:
     """Move a confirmed meeting to its proposed time (the participant asked); both
-    calendars get the updated invite."""
-    meeting = await service.change_meeting(session, meeting_id, user, "accept", now)
+    calendars get the updated invite. A proposed time that overlaps a busy time of your
+    linked calendar is refused (409) unless the body says
+    `{"ignore_calendar_conflicts": true}`."""
+    ignore = body is not None and body.ignore_calendar_conflicts
+    state = request.app.state
+    check = None if ignore else (state.sessionmaker, state.settings)
+    meeting = await service.accept_proposal(session, meeting_id, user, now, calendar_check=check)
     return await _one(session, meeting, now)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.availability.calendar import enqueue_calendar_sync
 from meetbook.availability.service import is_outside_working_hours
 from meetbook.errors import ApiError, Conflict, Forbidden
 from meetbook.meetings import history
@@ -479,6 +480,10 @@ async def apply_action(
         await publish(
             session, action.event, meeting, actor_id=actor_id, context=context, invite=invite
         )
+        if invite or (left in BOOKED and meeting.start_time != old_start):
+            # The invite went in or out of the participants' calendars, or moved: so does
+            # the copy in their linked CalDAV calendars.
+            await enqueue_calendar_sync(session, meeting)
     await session.flush()
     await after_change(session, meeting, change, now)
     log.info(

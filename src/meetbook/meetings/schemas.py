@@ -88,6 +88,14 @@ class MeetingCreate(BaseModel):
         return value
 
 
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ignore_calendar_conflicts: bool = Field(
+        default=False, strict=True, description="Confirm even over a linked-calendar busy time."
+    )
+
+
 class ReasonBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -131,10 +139,8 @@ class ProposeBody(ReasonBody):
         return value
 
 
-class AcceptBody(BaseModel):
-    """Accepting a proposal; a body is optional (room for options such as calendar checks)."""
-
-    model_config = ConfigDict(extra="ignore")
+class AcceptBody(ConfirmBody):
+    """Accepting a proposal; a body is optional."""
 
 
 class ProposalOut(BaseModel):

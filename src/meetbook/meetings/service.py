@@ -14,7 +14,10 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meetbook.availability import calendar
 from meetbook.availability.service import check_booking_policy, is_outside_working_hours
+from meetbook.config import Settings
+from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from meetbook.meetings import history, machine
 from meetbook.meetings.booking import new_booking_number
@@ -138,10 +141,64 @@ async def change_meeting(
     return meeting
 
 
+CalendarCheck = tuple[async_sessionmaker[AsyncSession], Settings]
+
+
+async def _refuse_calendar_conflicts(
+    meeting_id: int,
+    user: User,
+    action_name: machine.ActionName,
+    now: datetime,
+    check: CalendarCheck,
+) -> None:
+    """Refuse (409) an action that would put `user` in a meeting over a busy time of their
+    linked calendar: the meeting's time for confirm, the proposed time for accept.
+
+    Reads in a read-only session of its own, before the request's session writes, so no
+    write lock (SQLite) waits on the calendar server.
+    """
+    sessionmaker, settings = check
+    async with open_session(sessionmaker, read_only=True) as reader:
+        meeting = await meeting_for_participant(reader, meeting_id, user)
+        action = machine.ACTIONS[action_name]
+        allowed = machine.refusal(action, meeting, user.id, int(now.timestamp())) is None
+        start_time = meeting.start_time
+        if action_name == "accept" and meeting.proposed_start is not None:
+            start_time = meeting.proposed_start
+    if allowed:
+        await calendar.refuse_external_conflicts(
+            sessionmaker, user, start_time, start_time + MEETING_SECONDS, settings
+        )
+
+
 async def confirm_meeting(
-    session: AsyncSession, meeting_id: int, user: User, now: datetime
+    session: AsyncSession,
+    meeting_id: int,
+    user: User,
+    now: datetime,
+    *,
+    calendar_check: CalendarCheck | None = None,
 ) -> Meeting:
+    """Confirm; with `calendar_check` (the app's sessionmaker and settings), first refuse
+    (409) a time that overlaps a busy time of the confirming user's linked calendar."""
+    if calendar_check is not None:
+        await _refuse_calendar_conflicts(meeting_id, user, "confirm", now, calendar_check)
     return await change_meeting(session, meeting_id, user, "confirm", now)
+
+
+async def accept_proposal(
+    session: AsyncSession,
+    meeting_id: int,
+    user: User,
+    now: datetime,
+    *,
+    calendar_check: CalendarCheck | None = None,
+) -> Meeting:
+    """Move a confirmed meeting to its proposed time; with `calendar_check`, first refuse
+    (409) a proposed time over a busy time of the accepting user's linked calendar."""
+    if calendar_check is not None:
+        await _refuse_calendar_conflicts(meeting_id, user, "accept", now, calendar_check)
+    return await change_meeting(session, meeting_id, user, "accept", now)
 
 
 async def reject_meeting(

@@ -1,7 +1,7 @@
 """All tables, imported together so relationships and Alembic see one metadata."""
 
 from meetbook.models.base import Base, utcnow
-from meetbook.models.calendar import CalendarFeed
+from meetbook.models.calendar import CalendarFeed, LinkedCalendar
 from meetbook.models.history import MeetingHistory
 from meetbook.models.invite import PasswordReset, TeamInvite
 from meetbook.models.job import PeriodicJob
@@ -27,6 +27,7 @@ __all__ = [
     "DevEmail",
     "Device",
     "IdempotencyKey",
+    "LinkedCalendar",
     "Meeting",
     "MeetingHistory",
     "Notification",

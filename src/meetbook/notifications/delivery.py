@@ -22,6 +22,8 @@ from typing import Any, cast
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from meetbook.availability.calendar import CHANNEL as CALENDAR_CHANNEL
+from meetbook.availability.calendar import write_through
 from meetbook.config import Settings
 from meetbook.meetings.answer_links import AnswerLinks, grant_for_event
 from meetbook.metrics import (
@@ -239,8 +241,19 @@ class Deliverer:
             )
             await self.providers.email.send(message)
             return
-        notice = notice_for(delivery)
         row = delivery.notification
+        if row.channel == CALENDAR_CHANNEL:
+            assert row.user_id is not None  # a meeting's row
+            await write_through(
+                self.sessionmaker,
+                self.settings,
+                delivery.meeting,
+                row.user_id,
+                delivery.requester,
+                delivery.recipient,
+            )
+            return
+        notice = notice_for(delivery)
         if row.channel == "email":
             assert row.meeting_id is not None and row.user_id is not None  # a meeting's row
             grant = grant_for_event(row.event, row.meeting_id, row.user_id, row.context)

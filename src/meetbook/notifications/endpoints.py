@@ -129,10 +129,15 @@ async def meeting_notifications(
     """The notifications of a meeting you take part in, in the order they were recorded."""
     await meeting_for_participant(session, meeting_id, user)
     rows = await session.scalars(
-        # A team's webhook messages are the team admins' (their deliveries log), not a
-        # participant's notification.
+        # A team's webhook messages are the team admins' (their deliveries log), and a
+        # linked calendar's copy is not a message to anyone: neither is a participant's
+        # notification.
         select(Notification)
-        .where(Notification.meeting_id == meeting_id, Notification.webhook_id.is_(None))
+        .where(
+            Notification.meeting_id == meeting_id,
+            Notification.webhook_id.is_(None),
+            Notification.channel != "caldav",
+        )
         .order_by(Notification.id)
     )
     data = [

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.availability import service as availability
+from meetbook.config import Settings
 from meetbook.errors import ApiError
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import User
@@ -36,21 +37,23 @@ async def free_times(
     member_id: int,
     day: date,
     now: datetime,
-) -> list[FreeTime]:
-    """The member's free one-hour slots on their local `day`; none unless both are members."""
+    settings: Settings,
+) -> tuple[list[FreeTime], str | None]:
+    """The member's free one-hour slots on their local `day` (none unless both are
+    members), and a sentence when their linked calendar could not be read."""
     member = await session.get(User, member_id)
     if member is None:
-        return []
+        return [], None
     zone = resolve_zone(member.timezone)
     viewer_zone = resolve_zone(viewer.timezone)
     try:
         start = datetime.combine(day, time(), tzinfo=zone)
         end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
-        slots = await availability.free_slots(
-            session, team_id, viewer, member_id, (start, end), now
+        slots, read = await availability.free_slots(
+            session, team_id, viewer, member_id, (start, end), now, settings
         )
     except (ApiError, OverflowError):  # not members (any more), or a day past 9999
-        return []
+        return [], None
     found = []
     for slot in slots:
         local = datetime.fromisoformat(str(slot["local_time"]))
@@ -68,4 +71,4 @@ async def free_times(
                 href=f"/meetings/new?{urlencode(query)}#request-form",
             )
         )
-    return found
+    return found, read.message

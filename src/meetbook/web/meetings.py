@@ -53,7 +53,14 @@ from meetbook.timeformat import (
 from meetbook.web.errors import error_page
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.free_times import free_times, parse_day
-from meetbook.web.session import Viewer, ViewerDep, read_form, request_target, safe_next
+from meetbook.web.session import (
+    Viewer,
+    ViewerDep,
+    app_settings,
+    read_form,
+    request_target,
+    safe_next,
+)
 from meetbook.web.templating import render
 
 log = logging.getLogger("meetbook.web")
@@ -597,11 +604,13 @@ async def _request_form(
     member_id = _positive_id(values.get("user_id"))
     chosen = next((m for m in members if m.id == member_id), None)
     day = parse_day(values.get("day", ""))
-    slots = (
-        await free_times(session, viewer.user, team_id, chosen.id, day, await request_now(request))
-        if team_id and chosen and day
-        else None
-    )
+    slots, calendar_note = None, None
+    if team_id and chosen and day:
+        now = await request_now(request)
+        settings = app_settings(request)
+        slots, calendar_note = await free_times(
+            session, viewer.user, team_id, chosen.id, day, now, settings
+        )
     context = {
         "title": "Request a meeting · meetbook",
         "nav": "new",
@@ -614,6 +623,7 @@ async def _request_form(
         "general_error": general_error,
         "max_link": MAX_LINK_LENGTH,
         "slots": slots,
+        "calendar_note": calendar_note,
     }
     return render(request, "request.html", context, viewer=viewer, status_code=status_code)
 

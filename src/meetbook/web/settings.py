@@ -20,8 +20,9 @@ from meetbook.accounts.service import update_profile
 from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.sessions import describe_browser
 from meetbook.auth.tokens import KIND_SESSION, active_tokens, issue_token, revoke_token
+from meetbook.availability import calendar as linked_calendars
 from meetbook.availability import service as availability
-from meetbook.availability.schemas import Week
+from meetbook.availability.schemas import LinkedCalendarIn, Week
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Forbidden, NotFound
@@ -112,6 +113,7 @@ async def _settings_page(
         "week": working_hours_rows(user, values),
         "calendar_feed": feed is not None,
         "calendar_feed_created": format_instant(feed.created_at, viewer.zone) if feed else "",
+        "linked_calendar": await linked_calendar_view(session, user.id, viewer.zone),
     }
     return render(request, "settings.html", context, viewer=viewer, status_code=status_code)
 
@@ -260,6 +262,61 @@ async def revoke_calendar_feed(
     add_flash(
         request, response, Flash("success", "Revoked. Your calendar feed address no longer works.")
     )
+    return response
+
+
+async def linked_calendar_view(
+    session: AsyncSession, user_id: int, zone: zoneinfo.ZoneInfo
+) -> dict[str, str] | None:
+    """The settings page's view of the linked calendar: where, who, and how it went."""
+    link = await linked_calendars.get_link(session, user_id)
+    if link is None:
+        return None
+    outcome = linked_calendars.last_outcome(user_id)
+    if outcome is None:
+        status = "Not read since the server started."
+    elif outcome[1] is None:
+        status = f"Read without problems ({format_instant(outcome[0], zone)})."
+    else:
+        status = f"Could not be read ({format_instant(outcome[0], zone)}): {outcome[1]}."
+    return {
+        "url": link.url,
+        "username": link.username,
+        "linked": format_instant(link.created_at, zone),
+        "status": status,
+        "failing": "yes" if outcome and outcome[1] else "",
+    }
+
+
+@router.post("/settings/calendar")
+async def link_calendar(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """Link a CalDAV calendar: read once first; a refusal says the server's reason."""
+    form = await read_form(request, viewer)
+    response = RedirectResponse("/settings#linked-calendar", status_code=303)
+    fields = {name: form.get(name) or "" for name in ("url", "username", "password")}
+    settings = app_settings(request)
+    try:
+        body = validate_body(LinkedCalendarIn, fields)
+        # End the transaction that loaded the viewer (it wrote nothing): on SQLite it
+        # holds the one write lock, which must not wait for the calendar server.
+        await session.commit()
+        account = await linked_calendars.read_new_calendar(body, settings, now)
+        await linked_calendars.link_calendar(session, viewer.user, account, settings, now)
+    except ApiError as error:
+        add_flash(request, response, Flash("error", error.message))
+        return response
+    add_flash(request, response, Flash("success", "Linked your calendar."))
+    return response
+
+
+@router.post("/settings/calendar/unlink")
+async def unlink_calendar(request: Request, session: SessionDep, viewer: ViewerDep) -> Response:
+    await read_form(request, viewer)
+    await linked_calendars.unlink_calendar(session, viewer.user.id)
+    response = RedirectResponse("/settings#linked-calendar", status_code=303)
+    add_flash(request, response, Flash("success", "Unlinked your calendar."))
     return response
 
 
