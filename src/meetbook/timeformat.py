@@ -142,7 +142,8 @@ def format_moment(ts: int, zone: ZoneInfo) -> str:
 def _clock_range(first: datetime, last: datetime) -> str:
     """`09:00–10:00 EST`, or `01:30 EST–03:30 EDT` when the clocks change in between."""
     if zone_label(first) != zone_label(last):
-        return f"{format_clock(first)} {zone_label(first)}\u2013{format_clock(last)} {zone_label(last)}"
+        start, end = format_clock(first), format_clock(last)
+        return f"{start} {zone_label(first)}\u2013{end} {zone_label(last)}"
     return f"{format_clock(first)}\u2013{format_clock(last)} {zone_label(last)}"
 
 

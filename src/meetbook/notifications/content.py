@@ -140,7 +140,9 @@ def _push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
             )
             return _("MEETING CONFIRMED"), body, data
         case "meeting-rejected":
-            body = _("%(actor)s rejected your meeting request for %(when)s.", actor=actor, when=when)
+            body = _(
+                "%(actor)s rejected your meeting request for %(when)s.", actor=actor, when=when
+            )
             return _("MEETING REJECTED"), body, data
         case "meeting-cancelled":
             body = _("%(actor)s cancelled the meeting on %(when)s.", actor=actor, when=when)

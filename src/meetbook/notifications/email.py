@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from meetbook.i18n import N_, _, as_locale, install_in_jinja, speaking
 from meetbook.notifications.content import (
     UTC_ZONE,
     Notice,
@@ -20,7 +21,6 @@ from meetbook.notifications.content import (
     other_party_name,
     reader_zone,
 )
-from meetbook.i18n import N_, _, as_locale, install_in_jinja, speaking
 from meetbook.notifications.errors import PermanentDeliveryError
 from meetbook.notifications.ics import build_invite
 from meetbook.timeformat import format_duration, format_when, format_when_short

@@ -61,7 +61,9 @@ def build_invite(
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),
         end=meeting.end.astimezone(UTC),
-        summary=_("Meeting: %(requester)s and %(recipient)s", requester=requester, recipient=recipient),
+        summary=_(
+            "Meeting: %(requester)s and %(recipient)s", requester=requester, recipient=recipient
+        ),
         description="\n".join(description),
         organizer=vCalAddress.new(f"mailto:{meeting.requester_email}", cn=requester),
         attendees=[

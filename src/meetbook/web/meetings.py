@@ -20,6 +20,7 @@ from meetbook.clock import Now, request_now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
+from meetbook.i18n import N_, _
 from meetbook.jsonbody import validate_body
 from meetbook.meetings import queries, service
 from meetbook.meetings.endpoints import throttle_create
@@ -63,34 +64,34 @@ class Tab:
 TABS = (
     Tab(
         "pending-meeting",
-        "Pending",
-        "Requests waiting for your answer",
-        "Nothing is waiting for you",
-        "When a teammate asks you for a meeting, it appears here to confirm or reject.",
+        N_("Pending"),
+        N_("Requests waiting for your answer"),
+        N_("Nothing is waiting for you"),
+        N_("When a teammate asks you for a meeting, it appears here to confirm or reject."),
         queries.MeetingFilter(statuses=("pending",), role="recipient", limit=PAGE_SIZE),
     ),
     Tab(
         "upcoming",
-        "Upcoming",
-        "Confirmed meetings ahead",
-        "No confirmed meetings ahead",
-        "Meetings you confirm, or that others confirm with you, are listed here.",
+        N_("Upcoming"),
+        N_("Confirmed meetings ahead"),
+        N_("No confirmed meetings ahead"),
+        N_("Meetings you confirm, or that others confirm with you, are listed here."),
         queries.MeetingFilter(statuses=("confirmed",), limit=PAGE_SIZE),
     ),
     Tab(
         "sent",
-        "Sent",
-        "Your requests awaiting an answer",
-        "No requests awaiting an answer",
-        "Ask a teammate for a meeting; it waits here until they answer.",
+        N_("Sent"),
+        N_("Your requests awaiting an answer"),
+        N_("No requests awaiting an answer"),
+        N_("Ask a teammate for a meeting; it waits here until they answer."),
         queries.MeetingFilter(statuses=("pending",), role="requester", limit=PAGE_SIZE),
     ),
     Tab(
         "past",
-        "Past",
-        "Past and closed meetings",
-        "No past meetings yet",
-        "Completed, rejected, cancelled and expired meetings are kept here.",
+        N_("Past"),
+        N_("Past and closed meetings"),
+        N_("No past meetings yet"),
+        N_("Completed, rejected, cancelled and expired meetings are kept here."),
         queries.MeetingFilter(
             statuses=("completed", "rejected", "cancelled", "expired"),
             order="desc",
@@ -102,12 +103,12 @@ TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
 DEFAULT_TAB = "pending-meeting"
 
 STATUS_LABELS: dict[str, str] = {
-    "pending": "Awaiting answer",
-    "confirmed": "Confirmed",
-    "rejected": "Rejected",
-    "cancelled": "Cancelled",
-    "expired": "Expired",
-    "completed": "Completed",
+    "pending": N_("Awaiting answer"),
+    "confirmed": N_("Confirmed"),
+    "rejected": N_("Rejected"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired"),
+    "completed": N_("Completed"),
 }
 
 
@@ -137,14 +138,14 @@ class MeetingView:
     actions: tuple[ActionName, ...]
 
 
-# What each history action reads as on the page; {who} is "You" or a name.
-HISTORY_LABELS: dict[str, str] = {
-    "created": "{who} requested the meeting",
-    "confirmed": "{who} confirmed",
-    "rejected": "{who} rejected the request",
-    "cancelled": "{who} cancelled",
-    "expired": "Expired without an answer",
-    "completed": "Took place",
+# What each history action reads as on the page, by someone else or by the viewer.
+HISTORY_LABELS: dict[str, tuple[str, str]] = {
+    "created": (N_("%(who)s requested the meeting"), N_("You requested the meeting")),
+    "confirmed": (N_("%(who)s confirmed"), N_("You confirmed")),
+    "rejected": (N_("%(who)s rejected the request"), N_("You rejected the request")),
+    "cancelled": (N_("%(who)s cancelled"), N_("You cancelled")),
+    "expired": (N_("Expired without an answer"),) * 2,
+    "completed": (N_("Took place"),) * 2,
 }
 
 
@@ -162,13 +163,12 @@ def history_views(
 ) -> list[HistoryView]:
     views = []
     for row in rows:
-        if row.actor_id is None:
-            who = "Someone"
-        elif row.actor_id == viewer.user.id:
-            who = "You"
+        by_other, by_viewer = HISTORY_LABELS.get(row.action, (row.action, row.action))
+        if row.actor_id is not None and row.actor_id == viewer.user.id:
+            text = _(by_viewer)
         else:
-            who = names.get(row.actor_id, "Someone")
-        text = HISTORY_LABELS.get(row.action, row.action).format(who=who)
+            who = names.get(row.actor_id, _("Someone")) if row.actor_id else _("Someone")
+            text = _(by_other, who=who) if "%(who)s" in by_other else _(by_other)
         views.append(HistoryView(format_instant(row.at, viewer.zone), text, row.reason))
     return views
 
@@ -190,8 +190,8 @@ async def meeting_views(
     for m in meetings:
         status = effective_status(m, now_ts)
         is_recipient = m.recipient_id == viewer.user.id
-        requester = names.get(m.requester_id, "Someone")
-        recipient = names.get(m.recipient_id, "Someone")
+        requester = names.get(m.requester_id) or _("Someone")
+        recipient = names.get(m.recipient_id) or _("Someone")
         recipient_zone = resolve_zone(m.timezone)
         # The requester planned the time in the recipient's zone: show it to them too.
         recipient_when = None
@@ -205,12 +205,12 @@ async def meeting_views(
                 id=m.id,
                 booking_number=m.booking_number,
                 status=status,
-                status_label=STATUS_LABELS.get(status, status),
+                status_label=_(STATUS_LABELS[status]) if status in STATUS_LABELS else status,
                 viewer_is_recipient=is_recipient,
                 requester_name=requester,
                 recipient_name=recipient,
                 other_name=requester if is_recipient else recipient,
-                team_name=teams.get(m.team_id, "a team"),
+                team_name=teams.get(m.team_id) or _("a team"),
                 day=day_label(m.start_time, viewer.zone, now),
                 time_range=format_time_range(m.start_time, m.end_time, viewer.zone),
                 when=format_range(m.start_time, m.end_time, viewer.zone),
@@ -263,7 +263,7 @@ async def meetings_page(
         try:
             after = queries.decode_cursor(cursor, current.query.order)
         except BadRequest:
-            message = "This page link is no longer valid; start from the first page."
+            message = _("This page link is no longer valid; start from the first page.")
             return error_page(request, 400, message, viewer)
     if current.slug == "pending-meeting":  # the API's /meeting/pending, as the email promises
         page, next_cursor = await queries.pending_for_recipient(
@@ -278,7 +278,7 @@ async def meetings_page(
         for slug in ("pending-meeting", "sent")
     }
     context = {
-        "title": f"{current.label} · meetbook",
+        "title": f"{_(current.label)} · meetbook",
         "nav": "meetings",
         "tabs": TABS,
         "tab": current,
@@ -302,7 +302,7 @@ async def meeting_page(
             raise NotFound(f"Meeting {meeting_id} was not found.")
         meeting = await service.meeting_for_participant(session, meeting_id, viewer.user)
     except NotFound:
-        message = "This meeting does not exist, or it is not one of yours."
+        message = _("This meeting does not exist, or it is not one of yours.")
         return error_page(request, 404, message, viewer)
     rows = await service.meeting_history(
         session, meeting.id, viewer.user, now, sessionmaker=request.app.state.sessionmaker
@@ -310,7 +310,7 @@ async def meeting_page(
     view = (await meeting_views(session, [meeting], viewer, now))[0]
     names = await queries.user_names(session, [meeting])
     context = {
-        "title": f"Meeting with {view.other_name} · meetbook",
+        "title": _("Meeting with %(name)s", name=view.other_name) + " · meetbook",
         "nav": "meetings",
         "m": view,
         "history": history_views(rows, names, viewer),
@@ -338,7 +338,7 @@ async def meeting_calendar_file(
             base_url=settings.base_url,
         )
     except NotFound:
-        message = "This meeting does not exist, or it is not one of yours."
+        message = _("This meeting does not exist, or it is not one of yours.")
         return error_page(request, 404, message, viewer)
     return Response(
         body,
@@ -348,14 +348,16 @@ async def meeting_calendar_file(
 
 
 _DONE: dict[ActionName, str] = {
-    "confirm": "Confirmed the meeting with {other} on {when}. You both get a calendar invite.",
-    "reject": "Rejected the request from {other} for {when}. They will be told.",
-    "cancel": "Cancelled the meeting with {other} on {when}. They will be told.",
+    "confirm": N_(
+        "Confirmed the meeting with %(other)s on %(when)s. You both get a calendar invite."
+    ),
+    "reject": N_("Rejected the request from %(other)s for %(when)s. They will be told."),
+    "cancel": N_("Cancelled the meeting with %(other)s on %(when)s. They will be told."),
 }
 _AFTER: dict[ActionName, tuple[str, str]] = {
-    "confirm": ("/meetings?tab=upcoming", "See it in Upcoming"),
-    "reject": ("/meetings?tab=past", "See it in Past"),
-    "cancel": ("/meetings?tab=past", "See it in Past"),
+    "confirm": ("/meetings?tab=upcoming", N_("See it in Upcoming")),
+    "reject": ("/meetings?tab=past", N_("See it in Past")),
+    "cancel": ("/meetings?tab=past", N_("See it in Past")),
 }
 
 
@@ -385,9 +387,9 @@ async def _act(
         add_flash(request, response, Flash("error", _sentence(error.message)))
         return response
     view = (await meeting_views(session, [meeting], viewer, now))[0]
-    text = _DONE[action].format(other=view.other_name, when=view.when)
+    text = _(_DONE[action], other=view.other_name, when=view.when)
     href, link_text = _AFTER[action]
-    add_flash(request, response, Flash("success", text, href=href, link_text=link_text))
+    add_flash(request, response, Flash("success", text, href=href, link_text=_(link_text)))
     return response
 
 
@@ -441,13 +443,17 @@ class MemberChoice:
 
     @property
     def label(self) -> str:
-        offset = f"{self.offset} on {self.on_date}" if self.on_date else self.offset
+        offset = self.offset_on_date if self.on_date else self.offset
         return f"{self.name} \u2014 {self.zone_name} ({offset})"
+
+    @property
+    def offset_on_date(self) -> str:
+        return _("%(offset)s on %(date)s", offset=self.offset, date=self.on_date)
 
     @property
     def offset_when(self) -> str:
         """`UTC−05:00 on Tue 10 Mar 2026`, or `UTC−04:00 now` before a date is chosen."""
-        return f"{self.offset} on {self.on_date}" if self.on_date else f"{self.offset} now"
+        return self.offset_on_date if self.on_date else _("%(offset)s now", offset=self.offset)
 
 
 def _chosen_moment(text: str) -> datetime | None:
@@ -508,7 +514,7 @@ async def _request_form(
         else None
     )
     context = {
-        "title": "Request a meeting · meetbook",
+        "title": _("Request a meeting") + " · meetbook",
         "nav": "new",
         "teams": teams,
         "team_id": team_id,
@@ -542,9 +548,9 @@ async def request_form(
 
 _FIELDS = ("team_id", "user_id", "date", "link")
 _REQUIRED = {
-    "team_id": "Choose a team.",
-    "user_id": "Choose who to meet.",
-    "date": "Enter the date and time of the meeting.",
+    "team_id": N_("Choose a team."),
+    "user_id": N_("Choose who to meet."),
+    "date": N_("Enter the date and time of the meeting."),
 }
 
 
@@ -568,7 +574,7 @@ async def request_meeting(
 ) -> Response:
     form = await read_form(request, viewer)
     values = {name: form.get(name, "").strip() for name in _FIELDS}
-    missing = {name: text for name, text in _REQUIRED.items() if not values[name]}
+    missing = {name: _(text) for name, text in _REQUIRED.items() if not values[name]}
     if missing:
         return await _request_form(
             request, session, viewer, values, errors=missing, status_code=400
@@ -591,16 +597,18 @@ async def request_meeting(
             status_code=error.status,
         )
     view = (await meeting_views(session, [meeting], viewer, now))[0]
-    text = f"Requested a meeting with {view.recipient_name} on {view.when}."
+    text = _(
+        "Requested a meeting with %(name)s on %(when)s.", name=view.recipient_name, when=view.when
+    )
     if view.recipient_when:
-        text += f" That is {view.recipient_when} for them."
+        text += " " + _("That is %(when)s for them.", when=view.recipient_when)
     if meeting.outside_working_hours:
-        text += " That is outside their working hours."
+        text += " " + _("That is outside their working hours.")
     log.info("web.meeting.requested", extra={"meeting_id": meeting.id})
     response = RedirectResponse("/meetings?tab=sent", status_code=303)
     add_flash(
         request,
         response,
-        Flash("success", text, href=f"/meetings/{meeting.id}", link_text="Open it"),
+        Flash("success", text, href=f"/meetings/{meeting.id}", link_text=_("Open it")),
     )
     return response
