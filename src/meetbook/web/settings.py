@@ -177,7 +177,8 @@ async def save_profile(
     use_locale(user.locale)  # the confirmation already in the language just chosen
     zone = resolve_zone(user.timezone)
     response = RedirectResponse("/settings", status_code=303)
-    text = _("Saved. Times are now shown in %(zone)s.", zone=f"{zone.key} ({zone_offset(zone)})")
+    shown = f"{zone.key} ({zone_offset(zone)})"
+    text = _("Saved. Times are now shown in %(zone)s.", zone=shown)
     add_flash(request, response, Flash("success", text))
     return response
 
