@@ -61,6 +61,11 @@ def translations(locale: str) -> NullTranslations:
     path = catalog_path(locale)
     if locale == DEFAULT_LOCALE or locale not in LOCALES or not path.is_file():
         return NullTranslations()
+    return compile_catalog(path, locale)
+
+
+def compile_catalog(path: Path, locale: str) -> NullTranslations:
+    """A `.po` file compiled in memory, as `pybabel compile` would (without the file)."""
     with path.open("rb") as po:
         catalog = read_po(po, locale=locale, domain=DOMAIN)
     compiled = io.BytesIO()
