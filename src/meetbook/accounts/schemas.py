@@ -76,7 +76,8 @@ class ProfilePatch(BaseModel):
     @field_validator("locale", mode="before")
     @classmethod
     def _locale(cls, value: Any) -> Any:
-        if value is not None and value not in LOCALES:
+        # Sent as null too: a user always has a language (the default is en).
+        if value not in LOCALES:
             raise ValueError(f"must be one of {', '.join(LOCALES)}")
         return value
 
