@@ -52,7 +52,10 @@ def catalog_path(locale: str) -> Path:
 
 def as_locale(value: object) -> Locale:
     """`value` if it is a supported locale, else the default."""
-    return value if isinstance(value, str) and value in LOCALES else DEFAULT_LOCALE  # type: ignore[return-value]
+    for locale in LOCALES:
+        if value == locale:
+            return locale
+    return DEFAULT_LOCALE
 
 
 @functools.cache

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "babel.cfg"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
-MessageId = str | tuple[str, ...]
+MessageId = str | tuple[str, ...] | list[str]
 
 
 def extract(root: Path = ROOT / "src") -> Catalog:
@@ -32,7 +32,7 @@ def extract(root: Path = ROOT / "src") -> Catalog:
     if not CONFIG.is_file():
         raise SystemExit(f"{CONFIG} not found: run this from a meetbook source checkout.")
     with CONFIG.open(encoding="utf-8") as config:
-        method_map, options_map = parse_mapping_cfg(config)
+        method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
     catalog = Catalog(domain=DOMAIN)
     for filename, lineno, message, comments, context in extract_from_dir(
         str(root), method_map, options_map
