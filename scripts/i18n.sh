@@ -10,7 +10,8 @@ bash scripts/setup.sh dev
 LOCALE_DIR=src/meetbook/locale
 POT=$LOCALE_DIR/messages.pot
 if [ "${1:-}" != "check" ]; then
-  .venv/bin/pybabel -q extract -F babel.cfg --sort-output --add-location=file \
+  # Keywords: gettext's usual ones, plus message_template (meetbook/i18n_check.py: KEYWORDS).
+  .venv/bin/pybabel -q extract -F babel.cfg -k message_template --sort-output --add-location=file \
     --project=meetbook --copyright-holder="meetbook contributors" -o "$POT" src
   for lang in de es fr; do
     if [ -f "$LOCALE_DIR/$lang/LC_MESSAGES/messages.po" ]; then

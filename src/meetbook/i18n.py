@@ -159,3 +159,5 @@ def install_in_jinja(env: Environment) -> None:
         gettext=raw_gettext, ngettext=raw_ngettext, newstyle=True
     )
     env.globals["current_locale"] = current_locale
+    # A translation with its placeholders left in, for a script to fill (static/app.js).
+    env.globals["message_template"] = raw_gettext

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from babel.messages.catalog import Catalog, Message
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
@@ -23,6 +23,8 @@ from meetbook.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES, catalog_path
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "babel.cfg"
 _PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+# gettext's usual keywords plus the templates' message_template (scripts/i18n.sh: -k).
+KEYWORDS = {**DEFAULT_KEYWORDS, "message_template": None}
 
 MessageId = str | tuple[str, ...] | list[str]
 
@@ -35,7 +37,7 @@ def extract(root: Path = ROOT / "src") -> Catalog:
         method_map, options_map = parse_mapping_cfg(config)  # type: ignore[no-untyped-call]
     catalog = Catalog(domain=DOMAIN)
     for filename, lineno, message, comments, context in extract_from_dir(
-        str(root), method_map, options_map
+        str(root), method_map, options_map, keywords=KEYWORDS
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog
