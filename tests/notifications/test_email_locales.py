@@ -20,7 +20,6 @@ from tests.notifications.factories import (
     golden_notice,
     make_notice,
 )
-from tests.notifications.peers import Inbox, LocalSmtpServer
 from tests.notifications.test_worker import make_worker
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -112,15 +111,6 @@ def test_push_in_the_reader_s_language() -> None:
     assert body == (
         "Bob Recipient a refusé votre demande de réunion pour le 15 déc. 2025, 19:30 IST."
     )
-
-
-@pytest.fixture
-def inbox():
-    handler = Inbox()
-    server = LocalSmtpServer(handler)
-    server.start()
-    yield handler, server.port
-    server.stop()
 
 
 async def test_each_recipient_gets_their_own_language_over_smtp(
