@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -57,8 +58,8 @@ def _patterns(locale: str) -> _Patterns:
     return _ENGLISH if locale == "en" else _FROM_CLDR
 
 
-def _date(moment: datetime, kind: str, locale: str | None = None) -> str:
-    name = locale or current_locale()
+def _date(moment: datetime, kind: Literal["date", "long_date", "short_date"]) -> str:
+    name = current_locale()
     wall = moment.replace(tzinfo=None)  # the wall clock of the zone already chosen
     pattern: str | None = getattr(_patterns(name), kind)
     if pattern is not None:
@@ -70,14 +71,16 @@ def _date(moment: datetime, kind: str, locale: str | None = None) -> str:
 
 
 def format_clock(moment: datetime, locale: str | None = None) -> str:
-    """`09:00` (or `9:00 AM` where the language's clock is 12-hour), without the zone."""
+    """`09:00` (or `9:00 AM` where the language's clock is 12-hour), without the zone;
+    `locale` (any CLDR name) defaults to the reader's."""
     name = locale or current_locale()
     pattern = _patterns(name).clock or _locale(name).time_formats["short"].pattern
     return format_datetime(moment.replace(tzinfo=None), pattern, locale=name)
 
 
-def _join(date: str, time: str, locale: str | None = None) -> str:
-    name = locale or current_locale()
+def _join(date: str, time: str) -> str:
+    """The language's way of writing a date, then a time: `Mon 15 Dec 2025, 09:00`."""
+    name = current_locale()
     joiner = _patterns(name).joiner or str(_locale(name).datetime_formats["medium"])
     return joiner.replace("{1}", date).replace("{0}", time)
 
