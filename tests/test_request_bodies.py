@@ -36,7 +36,7 @@ def _component(openapi: dict[str, Any], ref: str) -> dict[str, Any]:
     ("path", "method", "model", "fields"),
     [
         ("/api/v3/meeting/create", "post", "MeetingCreate", {"user_id", "team_id", "date", "link"}),
-        ("/api/v3/me", "patch", "ProfilePatch", {"name", "timezone"}),
+        ("/api/v3/me", "patch", "ProfilePatch", {"name", "timezone", "locale"}),
         ("/api/v3/auth/token", "post", "TokenRequest", {"email", "password", "name"}),
     ],
 )

@@ -23,7 +23,11 @@ from meetbook.db import create_engine, create_sessionmaker
 from meetbook.errors import install_error_handlers
 from meetbook.httpmetrics import HttpMetricsMiddleware
 from meetbook.meetings.endpoints import router as meetings_router
-from meetbook.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from meetbook.middleware import (
+    BodyLimitMiddleware,
+    PageLocaleMiddleware,
+    SecurityHeadersMiddleware,
+)
 from meetbook.models import utcnow
 from meetbook.notifications.endpoints import router as notifications_router
 from meetbook.ops import router as ops_router
@@ -128,6 +132,7 @@ def create_app(
     app.include_router(webhooks_router)
     install_web(app)
     install_api_docs(app)
+    app.add_middleware(PageLocaleMiddleware)
     app.add_middleware(BodyTimeoutMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

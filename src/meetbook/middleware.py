@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meetbook.errors import error_body
 from meetbook.headers import security_headers
+from meetbook.i18n import DEFAULT_LOCALE, negotiate, speaking
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -108,3 +109,19 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+class PageLocaleMiddleware:
+    """Speak the browser's Accept-Language on pages (the signed-in viewer's `locale`
+    replaces it, web/session.py); the JSON API and its files stay English."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        locale = DEFAULT_LOCALE
+        if scope["type"] == "http" and not scope["path"].startswith("/api/"):
+            header = dict(scope.get("headers", [])).get(b"accept-language", b"")
+            locale = negotiate(header.decode("latin-1"))
+        with speaking(locale):
+            await self.app(scope, receive, send)

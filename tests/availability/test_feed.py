@@ -166,3 +166,16 @@ async def test_the_feed_is_rate_limited(limited_client) -> None:
     throttled = await client.get(path)
     assert_envelope(throttled, 429)
     assert int(throttled.headers["retry-after"]) >= 1
+
+
+async def test_the_feed_speaks_its_owner_s_language(client, trio) -> None:
+    ana, ben, carl, team_id = trio
+    await client.patch("/api/v3/me", json={"locale": "de"}, headers=ben.auth)
+    await confirmed(client, ana, ben, team_id, "2027-03-02 10:00:00")
+    await create_meeting(client, carl, ben, team_id, "2027-03-03 10:00:00")
+    path = await _new_feed(client, ben)
+    # Whatever the calendar app's own language.
+    response = await client.get(path, headers={"Accept-Language": "fr"})
+    summaries = sorted(event["summary"] for event in _events(response).values())
+    assert summaries == ["Angefragt: Termin: Carl und Ben", "Termin: Ana und Ben"]
+    assert "Buchungsnummer: " in response.text

@@ -460,3 +460,24 @@ def test_screenshots(
         page.get_by_role("button", name="Send request").click()
         page.screenshot(path=folder / f"request-form-error-{size}.png", full_page=True)
     assert len(list(folder.glob("*.png"))) >= 2 * (len(shots) + 2)
+
+
+def test_the_page_speaks_the_chosen_language(browse: Browse, server: Server) -> None:
+    # Signed out, a German browser gets the German sign-in page.
+    german = browse.page(js=False, locale="de-DE")
+    german.goto("/login")
+    expect(german.get_by_role("heading", name="Anmelden")).to_be_visible()
+    expect(german.locator("html")).to_have_attribute("lang", "de")
+    # Signed in, the account's language, chosen in the settings without JavaScript.
+    page = browse.page("xss", js=False)
+    try:
+        page.goto("/settings")
+        page.get_by_label("Language").select_option("fr")
+        page.get_by_role("button", name="Save profile").click()
+        expect(page.get_by_role("heading", name="Paramètres", exact=True)).to_be_visible()
+        expect(flash(page)).to_contain_text("Enregistré. Les heures sont désormais affichées")
+        page.goto("/meetings?tab=upcoming")
+        expect(page.get_by_role("link", name="Demander une réunion").first).to_be_visible()
+    finally:
+        with server.api("xss") as api:
+            assert api.patch("/api/v3/me", json={"locale": "en"}).status_code == 200

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.notifications.peers import Inbox, LocalSmtpServer
+
 
 @pytest.fixture
 def unused_port() -> Iterator[int]:
@@ -23,3 +25,13 @@ def silent_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(8)
         yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server (aiosmtpd) on loopback: (its handler with the messages, its port)."""
+    handler = Inbox()
+    server = LocalSmtpServer(handler)
+    server.start()
+    yield handler, server.port
+    server.stop()

@@ -84,7 +84,13 @@ async def delete_token(session: SessionDep, found: CurrentToken) -> Response:
 
 
 def _profile(user: Any) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "email": user.email, "timezone": user.timezone}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "timezone": user.timezone,
+        "locale": user.locale,
+    }
 
 
 @router.get("/me", response_model=ProfileOut, responses=ERRORS)
@@ -95,7 +101,7 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
 
 @router.patch("/me", response_model=ProfileOut, responses=ERRORS)
 async def patch_me(patch: ProfilePatch, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """Change your name or timezone."""
+    """Change your name, timezone or language (`locale`: en, de, es or fr)."""
     await service.update_profile(session, user, patch)
     return _profile(user)
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from meetbook.i18n import LOCALES, Locale
 from meetbook.meetings.timeparse import is_valid_zone
 from meetbook.text import PersonName, TokenName, hostile_character
 
@@ -49,6 +50,7 @@ class ProfileOut(BaseModel):
     name: str
     email: str
     timezone: str | None
+    locale: str
 
 
 class ProfilePatch(BaseModel):
@@ -57,6 +59,9 @@ class ProfilePatch(BaseModel):
     name: PersonName | None = None
     timezone: str | None = Field(
         default=None, max_length=64, description="An IANA zone name; null clears it (UTC)."
+    )
+    locale: Locale | None = Field(
+        default=None, description="The language of your emails, push and pages."
     )
 
     @field_validator("name", mode="before")
@@ -73,6 +78,14 @@ class ProfilePatch(BaseModel):
             return None
         if not isinstance(value, str) or not is_valid_zone(value):
             raise ValueError("must be a valid IANA timezone name such as Europe/Paris")
+        return value
+
+    @field_validator("locale", mode="before")
+    @classmethod
+    def _locale(cls, value: Any) -> Any:
+        # Sent as null too: a user always has a language (the default is en).
+        if value not in LOCALES:
+            raise ValueError(f"must be one of {', '.join(LOCALES)}")
         return value
 
 

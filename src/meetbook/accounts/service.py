@@ -101,6 +101,8 @@ async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch)
         user.name = patch.name
     if "timezone" in patch.model_fields_set:
         user.timezone = patch.timezone
+    if patch.locale is not None:
+        user.locale = patch.locale
     await session.flush()
     return user
 

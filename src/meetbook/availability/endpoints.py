@@ -25,6 +25,7 @@ from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import NotFound
+from meetbook.i18n import speaking
 from meetbook.meetings.endpoints import ERRORS
 from meetbook.meetings.queries import parse_bound, user_names
 from meetbook.meetings.timeparse import resolve_zone
@@ -168,12 +169,9 @@ async def calendar_feed(
     if owner is None:
         raise NotFound("This calendar feed does not exist or has been revoked.")
     meetings = await service.feed_meetings(session, owner.id, now)
-    body = build_feed(
-        meetings,
-        await user_names(session, meetings),
-        domain=settings.mail_domain,
-        base_url=settings.base_url,
-    )
+    names = await user_names(session, meetings)
+    with speaking(owner.locale):
+        body = build_feed(meetings, names, domain=settings.mail_domain, base_url=settings.base_url)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     # The address is a credential: no shared cache may keep it; clients revalidate.
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

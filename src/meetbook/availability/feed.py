@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from icalendar import STATUS, Calendar, Event
 
+from meetbook.i18n import _
 from meetbook.models import Meeting
 from meetbook.notifications.content import one_line
 from meetbook.notifications.ics import PRODID, invite_uid
@@ -27,10 +28,19 @@ def build_feed(
         requester = one_line(names.get(meeting.requester_id, "?"))
         recipient = one_line(names.get(meeting.recipient_id, "?"))
         page = f"{base_url.rstrip('/')}/meetings/{meeting.id}"
-        description = [f"Booking number: {meeting.booking_number}", f"Meeting page: {page}"]
+        # In the feed owner's language (the route speaks it), like their emails.
+        description = [
+            _("Booking number: %(number)s", number=meeting.booking_number),
+            _("Meeting page: %(url)s", url=page),
+        ]
         if meeting.link:
-            description.append(f"Meeting link: {meeting.link}")
+            description.append(_("Meeting link: %(link)s", link=meeting.link))
         pending = meeting.status == "pending"
+        summary = _(
+            "Meeting: %(requester)s and %(recipient)s", requester=requester, recipient=recipient
+        )
+        if pending:
+            summary = _("Requested: %(summary)s", summary=summary)
         calendar.add_component(
             Event.new(
                 uid=invite_uid(meeting.booking_number, domain),
@@ -41,7 +51,7 @@ def build_feed(
                 stamp=meeting.updated_at.astimezone(UTC),
                 start=datetime.fromtimestamp(meeting.start_time, UTC),
                 end=datetime.fromtimestamp(meeting.end_time, UTC),
-                summary=f"{'Requested: ' if pending else ''}Meeting: {requester} and {recipient}",
+                summary=summary,
                 description="\n".join(description),
                 status=STATUS.TENTATIVE if pending else STATUS.CONFIRMED,
                 url=meeting.link or None,

@@ -15,6 +15,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The language of their emails, push and pages (meetbook.i18n.LOCALES).
+    locale: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     password_hash: Mapped[str | None] = mapped_column(Text)
     # Local intervals per weekday ({"mon": [["09:00", "17:00"]], ...}); None = the default.
     working_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)

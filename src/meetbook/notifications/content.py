@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from meetbook.i18n import _, speaking
 from meetbook.timeformat import format_when_short
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class Notice:
     # Signs the email's Confirm/Reject/Propose links (meetings/answer_links.py), for the
     # events the reader answers; None: no links.
     answer_token: str | None = None
+    to_locale: str = "en"  # the reader's language (meetbook.i18n.LOCALES)
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -134,7 +136,13 @@ def other_party_name(notice: Notice) -> str:
 
 
 def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
-    """(title, body, data) for a push notification; data values are strings, as FCM requires."""
+    """(title, body, data) for a push notification, in the reader's language; data values
+    are strings, as FCM requires."""
+    with speaking(notice.to_locale):
+        return _push_message(notice)
+
+
+def _push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
     meeting = notice.meeting
     when = format_when_short(meeting.start, reader_zone(notice.to_timezone))
     actor = one_line(notice.actor_name)
@@ -146,23 +154,47 @@ def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
     match notice.event:
         case "meeting-created":
             requester = one_line(meeting.requester_name)
-            body = f"{requester} requested a meeting with you. Click to Confirm or Reject."
-            return "MEETING ALERT", body, data
+            body = _(
+                "%(requester)s requested a meeting with you. Click to Confirm or Reject.",
+                requester=requester,
+            )
+            return _("MEETING ALERT"), body, data
         case "meeting-confirmed":
-            body = f"Your meeting with {other_party_name(notice)} on {when} is confirmed."
-            return "MEETING CONFIRMED", body, data
+            body = _(
+                "Your meeting with %(other)s on %(when)s is confirmed.",
+                other=other_party_name(notice),
+                when=when,
+            )
+            return _("MEETING CONFIRMED"), body, data
         case "meeting-rejected":
-            return "MEETING REJECTED", f"{actor} rejected your meeting request for {when}.", data
+            body = _(
+                "%(actor)s rejected your meeting request for %(when)s.", actor=actor, when=when
+            )
+            return _("MEETING REJECTED"), body, data
         case "meeting-cancelled":
-            return "MEETING CANCELLED", f"{actor} cancelled the meeting on {when}.", data
+            body = _("%(actor)s cancelled the meeting on %(when)s.", actor=actor, when=when)
+            return _("MEETING CANCELLED"), body, data
         case "meeting-proposed":
-            body = f"{actor} proposed another time for your meeting: {when}. Click to answer."
-            return "NEW TIME PROPOSED", body, data
+            body = _(
+                "%(actor)s proposed another time for your meeting: %(when)s. Click to answer.",
+                actor=actor,
+                when=when,
+            )
+            return _("NEW TIME PROPOSED"), body, data
         case "meeting-proposal-declined":
             declined = meeting.proposed_start or meeting.start
             moved = format_when_short(declined, reader_zone(notice.to_timezone))
-            body = f"{actor} declined moving the meeting to {moved}; it stays on {when}."
-            return "NEW TIME DECLINED", body, data
+            body = _(
+                "%(actor)s declined moving the meeting to %(moved)s; it stays on %(when)s.",
+                actor=actor,
+                moved=moved,
+                when=when,
+            )
+            return _("NEW TIME DECLINED"), body, data
         case "meeting-rescheduled":
-            body = f"Your meeting with {other_party_name(notice)} moved to {when}."
-            return "MEETING RESCHEDULED", body, data
+            body = _(
+                "Your meeting with %(other)s moved to %(when)s.",
+                other=other_party_name(notice),
+                when=when,
+            )
+            return _("MEETING RESCHEDULED"), body, data

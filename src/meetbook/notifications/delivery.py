@@ -163,6 +163,7 @@ def notice_for(delivery: Delivery) -> Notice:
         to_timezone=delivery.reader.timezone or "UTC",
         actor_name=delivery.actor.name if delivery.actor else delivery.requester.name,
         notification_id=delivery.notification.id,
+        to_locale=delivery.reader.locale,
     )
 
 

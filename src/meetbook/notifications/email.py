@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from meetbook.i18n import N_, _, as_locale, install_in_jinja, speaking
 from meetbook.notifications.content import (
     UTC_ZONE,
     Notice,
@@ -23,7 +24,7 @@ from meetbook.notifications.content import (
 )
 from meetbook.notifications.errors import PermanentDeliveryError
 from meetbook.notifications.ics import build_invite
-from meetbook.timeformat import format_when, format_when_short
+from meetbook.timeformat import format_duration, format_when, format_when_short
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -33,8 +34,10 @@ _templates = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+install_in_jinja(_templates)
 
-CREATED_SUBJECT = "You have received new meeting request!"
+# The contract's exact English subject (translated for other readers, like every message).
+CREATED_SUBJECT = N_("You have received new meeting request!")
 
 
 # RFC 5322 §2.1.1: lines of at most 78 characters; RFC 2047 §2: an encoded word of at
@@ -66,7 +69,15 @@ def render_email(
     domain: str,
     now: datetime | None = None,
 ) -> EmailMessage:
-    """The complete message for one notice; `now` (Date, DTSTAMP) is injectable for tests."""
+    """The complete message for one notice, in its reader's language; `now` (Date, DTSTAMP)
+    is injectable for tests."""
+    with speaking(notice.to_locale):
+        return _render_email(notice, mail_from=mail_from, base_url=base_url, domain=domain, now=now)
+
+
+def _render_email(
+    notice: Notice, *, mail_from: str, base_url: str, domain: str, now: datetime | None
+) -> EmailMessage:
     now = now or datetime.now(UTC)
     context = _context(notice, base_url)
     subject = _subject(notice, context)
@@ -169,19 +180,23 @@ def _subject(notice: Notice, context: dict[str, Any]) -> str:
     other, when = context["other_name"], context["when_short"]
     match notice.event:
         case "meeting-created":
-            return CREATED_SUBJECT
+            return _(CREATED_SUBJECT)
         case "meeting-confirmed":
-            return f"Meeting confirmed: {other}, {when}"
+            return _("Meeting confirmed: %(other)s, %(when)s", other=other, when=when)
         case "meeting-rejected":
-            return f"Meeting request rejected: {other}, {when}"
+            return _("Meeting request rejected: %(other)s, %(when)s", other=other, when=when)
         case "meeting-cancelled":
-            return f"Meeting cancelled: {other}, {when}"
+            return _("Meeting cancelled: %(other)s, %(when)s", other=other, when=when)
         case "meeting-proposed":
-            return f"New time proposed: {other}, {when}"
+            return _("New time proposed: %(other)s, %(when)s", other=other, when=when)
         case "meeting-proposal-declined":
-            return f"New time declined: {other}, {context['proposed_when_short']}"
+            return _(
+                "New time declined: %(other)s, %(when)s",
+                other=other,
+                when=context["proposed_when_short"],
+            )
         case "meeting-rescheduled":
-            return f"Meeting rescheduled: {other}, {when}"
+            return _("Meeting rescheduled: %(other)s, %(when)s", other=other, when=when)
 
 
 def _when_or_none(moment: datetime | None, zone: ZoneInfo) -> str | None:
@@ -213,7 +228,8 @@ def _context(notice: Notice, base_url: str) -> dict[str, Any]:
         "when_local": None if zone.key == "UTC" else format_when(meeting.start, zone),
         "when_utc": format_when(meeting.start, UTC_ZONE),
         "when_short": format_when_short(meeting.start, zone),
-        "duration": "1 hour" if minutes == 60 else f"{minutes} minutes",
+        "duration": format_duration(minutes),
+        "lang": as_locale(notice.to_locale),
         "booking_number": meeting.booking_number,
         "reason": meeting.reason.strip() if meeting.reason and meeting.reason.strip() else None,
         "link": link,

@@ -7,6 +7,7 @@ from typing import Literal
 
 from icalendar import PARTSTAT, ROLE, STATUS, Calendar, Event, vCalAddress
 
+from meetbook.i18n import _
 from meetbook.notifications.content import MeetingInfo, one_line
 
 PRODID = "-//meetbook//meetbook//EN"
@@ -42,11 +43,15 @@ def build_invite(
     cancel = method == "CANCEL"
     status = status or ("CANCELLED" if cancel else "CONFIRMED")
     meeting_url = f"{base_url.rstrip('/')}/meetings/{meeting.id}"
-    description = [f"Booking number: {meeting.booking_number}", f"Meeting page: {meeting_url}"]
+    # In the reader's language (meetbook.i18n): the email's, or the page's for a download.
+    description = [
+        _("Booking number: %(number)s", number=meeting.booking_number),
+        _("Meeting page: %(url)s", url=meeting_url),
+    ]
     if meeting.link:
-        description.append(f"Meeting link: {meeting.link}")
+        description.append(_("Meeting link: %(link)s", link=meeting.link))
     if status == "CANCELLED" and meeting.reason:
-        description.append(f"Reason: {meeting.reason}")
+        description.append(_("Reason: %(reason)s", reason=meeting.reason))
 
     requester = one_line(meeting.requester_name)
     recipient = one_line(meeting.recipient_name)
@@ -56,7 +61,9 @@ def build_invite(
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),
         end=meeting.end.astimezone(UTC),
-        summary=f"Meeting: {requester} and {recipient}",
+        summary=_(
+            "Meeting: %(requester)s and %(recipient)s", requester=requester, recipient=recipient
+        ),
         description="\n".join(description),
         organizer=vCalAddress.new(f"mailto:{meeting.requester_email}", cn=requester),
         attendees=[

@@ -12,6 +12,7 @@ from meetbook.auth.sessions import issue_session
 from meetbook.auth.tokens import revoke_token
 from meetbook.clock import Now
 from meetbook.db import SessionDep
+from meetbook.i18n import N_, _, ngettext
 from meetbook.ratelimit import RateLimiter, retry_after_header
 from meetbook.web.flash import Flash, add_flash
 from meetbook.web.session import (
@@ -38,7 +39,7 @@ router = APIRouter(include_in_schema=False)
 # Per account and address: a person mistyping; per address: someone trying many accounts.
 LOGIN_RULE_ACCOUNT = "10/minute"
 LOGIN_RULE_ADDRESS = "50/minute"
-WRONG_CREDENTIALS = "The email or password is wrong."
+WRONG_CREDENTIALS = N_("The email or password is wrong.")
 MAX_EMAIL_LENGTH = 254
 MAX_PASSWORD_LENGTH = 1024
 
@@ -58,7 +59,7 @@ def _login_page(
 ) -> Response:
     nonce, is_new = login_nonce(request)
     context = {
-        "title": "Sign in · meetbook",
+        "title": _("Sign in") + " · meetbook",
         "login_csrf": web_keys(request).login_csrf(nonce),
         "next_path": next_path,
         "email": email,
@@ -104,18 +105,22 @@ async def login(request: Request, session: SessionDep, now: Now) -> Response:
             request,
             next_path=next_path,
             email=email,
-            error="The sign-in form had expired, so nothing was sent. Please sign in again.",
+            error=_("The sign-in form had expired, so nothing was sent. Please sign in again."),
             status_code=403,
         )
     wait = await _throttled(request, normalize_email(email))
     if wait is not None:
         log.warning("web.login.throttled", extra={"address": _client_address(request)})
-        minutes = "a minute" if wait <= 60 else f"{round(wait / 60)} minutes"
+        minutes = max(1, round(wait / 60))
         return _login_page(
             request,
             next_path=next_path,
             email=email,
-            error=f"Too many sign-in attempts. Wait {minutes} and try again.",
+            error=ngettext(
+                "Too many sign-in attempts. Wait a minute and try again.",
+                "Too many sign-in attempts. Wait %(num)d minutes and try again.",
+                minutes,
+            ),
             status_code=429,
             headers={"Retry-After": retry_after_header(wait)},
         )
@@ -124,7 +129,7 @@ async def login(request: Request, session: SessionDep, now: Now) -> Response:
             request,
             next_path=next_path,
             email=email,
-            error="Enter your email and password.",
+            error=_("Enter your email and password."),
             status_code=400,
         )
     user = None
@@ -133,7 +138,7 @@ async def login(request: Request, session: SessionDep, now: Now) -> Response:
     if user is None:
         log.info("web.login.failed")
         return _login_page(
-            request, next_path=next_path, email=email, error=WRONG_CREDENTIALS, status_code=400
+            request, next_path=next_path, email=email, error=_(WRONG_CREDENTIALS), status_code=400
         )
     secret, row = await issue_session(
         session,
@@ -153,7 +158,8 @@ async def logout_form(request: Request, viewer: MaybeViewer) -> Response:
     """A confirmation page: signing out is a POST, so a link cannot sign anyone out."""
     if viewer is None:
         return RedirectResponse("/login", status_code=303)
-    return render(request, "logout.html", {"title": "Sign out · meetbook"}, viewer=viewer)
+    title = _("Sign out") + " · meetbook"
+    return render(request, "logout.html", {"title": title}, viewer=viewer)
 
 
 @router.post("/logout")
@@ -164,5 +170,5 @@ async def logout(request: Request, session: SessionDep, viewer: ViewerDep) -> Re
     response = RedirectResponse("/login", status_code=303)
     clear_cookie(request, response, SESSION_COOKIE)
     clear_cookie(request, response, LOGIN_COOKIE)
-    add_flash(request, response, Flash("info", "You are signed out."))
+    add_flash(request, response, Flash("info", _("You are signed out.")))
     return response

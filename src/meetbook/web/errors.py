@@ -10,16 +10,25 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from meetbook.i18n import N_, _
 from meetbook.web.session import CsrfRefused, LoginRequired, Viewer
 from meetbook.web.templating import render
 
-CSRF_MESSAGE = (
+CSRF_MESSAGE = N_(
     "This form has expired or did not come from a meetbook page, so nothing was changed. "
     "Go back, reload the page and try again."
 )
 _MESSAGES = {
-    404: "There is nothing at this address. The meeting may not exist, or it is not one of yours.",
-    405: "This address does not accept that kind of request.",
+    404: N_(
+        "There is nothing at this address. The meeting may not exist, or it is not one of yours."
+    ),
+    405: N_("This address does not accept that kind of request."),
+}
+_TITLES = {
+    400: N_("Bad Request"),
+    403: N_("Forbidden"),
+    404: N_("Not Found"),
+    405: N_("Method Not Allowed"),
 }
 # Paths that belong to the JSON API or to tools: their errors stay in the envelope.
 _NOT_PAGES = ("/api/", "/docs", "/openapi.json", "/healthz", "/readyz", "/metrics", "/static/")
@@ -28,7 +37,7 @@ _NOT_PAGES = ("/api/", "/docs", "/openapi.json", "/healthz", "/readyz", "/metric
 def error_page(request: Request, status: int, message: str, viewer: Viewer | None) -> Response:
     """An HTML error page. Routes return it (rather than raise) so that the viewer's
     objects are still attached to the request's session while the layout renders."""
-    title = HTTPStatus(status).phrase
+    title = _(_TITLES[status]) if status in _TITLES else HTTPStatus(status).phrase
     context = {
         "title": f"{title} · meetbook",
         "status": status,
@@ -51,7 +60,7 @@ async def _login_required(_request: Request, error: Exception) -> Response:
 
 
 async def _csrf_refused(request: Request, _error: Exception) -> Response:
-    return error_page(request, 403, CSRF_MESSAGE, None)
+    return error_page(request, 403, _(CSRF_MESSAGE), None)
 
 
 def install_page_errors(app: FastAPI) -> None:
@@ -64,7 +73,8 @@ def install_page_errors(app: FastAPI) -> None:
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         if error.status_code in _MESSAGES and wants_html(request):
-            return error_page(request, error.status_code, _MESSAGES[error.status_code], None)
+            message = _(_MESSAGES[error.status_code])
+            return error_page(request, error.status_code, message, None)
         assert json_handler is not None
         response = json_handler(request, error)
         return await response if inspect.isawaitable(response) else response

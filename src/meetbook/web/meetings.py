@@ -21,6 +21,7 @@ from meetbook.clock import Now, request_now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Conflict, NotFound
+from meetbook.i18n import N_, _
 from meetbook.jsonbody import validate_body
 from meetbook.meetings import queries, service
 from meetbook.meetings.endpoints import throttle_create
@@ -83,34 +84,34 @@ class Tab:
 TABS = (
     Tab(
         "pending-meeting",
-        "Pending",
-        "Requests waiting for your answer",
-        "Nothing is waiting for you",
-        "When a teammate asks you for a meeting, it appears here to confirm or reject.",
+        N_("Pending"),
+        N_("Requests waiting for your answer"),
+        N_("Nothing is waiting for you"),
+        N_("When a teammate asks you for a meeting, it appears here to confirm or reject."),
         queries.MeetingFilter(statuses=("pending",), role="recipient", limit=PAGE_SIZE),
     ),
     Tab(
         "upcoming",
-        "Upcoming",
-        "Confirmed meetings ahead",
-        "No confirmed meetings ahead",
-        "Meetings you confirm, or that others confirm with you, are listed here.",
+        N_("Upcoming"),
+        N_("Confirmed meetings ahead"),
+        N_("No confirmed meetings ahead"),
+        N_("Meetings you confirm, or that others confirm with you, are listed here."),
         queries.MeetingFilter(statuses=("confirmed",), limit=PAGE_SIZE),
     ),
     Tab(
         "sent",
-        "Sent",
-        "Your requests awaiting an answer",
-        "No requests awaiting an answer",
-        "Ask a teammate for a meeting; it waits here until they answer.",
+        N_("Sent"),
+        N_("Your requests awaiting an answer"),
+        N_("No requests awaiting an answer"),
+        N_("Ask a teammate for a meeting; it waits here until they answer."),
         queries.MeetingFilter(statuses=("pending",), role="requester", limit=PAGE_SIZE),
     ),
     Tab(
         "past",
-        "Past",
-        "Past and closed meetings",
-        "No past meetings yet",
-        "Completed, rejected, cancelled and expired meetings are kept here.",
+        N_("Past"),
+        N_("Past and closed meetings"),
+        N_("No past meetings yet"),
+        N_("Completed, rejected, cancelled and expired meetings are kept here."),
         queries.MeetingFilter(
             statuses=("completed", "rejected", "cancelled", "expired"),
             order="desc",
@@ -122,12 +123,12 @@ TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
 DEFAULT_TAB = "pending-meeting"
 
 STATUS_LABELS: dict[str, str] = {
-    "pending": "Awaiting answer",
-    "confirmed": "Confirmed",
-    "rejected": "Rejected",
-    "cancelled": "Cancelled",
-    "expired": "Expired",
-    "completed": "Completed",
+    "pending": N_("Awaiting answer"),
+    "confirmed": N_("Confirmed"),
+    "rejected": N_("Rejected"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired"),
+    "completed": N_("Completed"),
 }
 
 
@@ -175,17 +176,17 @@ class Reader(Protocol):
     def zone(self) -> ZoneInfo: ...
 
 
-# What each history action reads as on the page; {who} is "You" or a name.
-HISTORY_LABELS: dict[str, str] = {
-    "created": "{who} requested the meeting",
-    "confirmed": "{who} confirmed",
-    "rejected": "{who} rejected the request",
-    "cancelled": "{who} cancelled",
-    "expired": "Expired without an answer",
-    "completed": "Took place",
-    "proposed": "{who} proposed another time",
-    "rescheduled": "{who} accepted the new time",
-    "proposal-declined": "{who} declined the new time",
+# What each history action reads as on the page, by someone else or by the viewer.
+HISTORY_LABELS: dict[str, tuple[str, str]] = {
+    "created": (N_("%(who)s requested the meeting"), N_("You requested the meeting")),
+    "confirmed": (N_("%(who)s confirmed"), N_("You confirmed")),
+    "rejected": (N_("%(who)s rejected the request"), N_("You rejected the request")),
+    "cancelled": (N_("%(who)s cancelled"), N_("You cancelled")),
+    "expired": (N_("Expired without an answer"),) * 2,
+    "completed": (N_("Took place"),) * 2,
+    "proposed": (N_("%(who)s proposed another time"), N_("You proposed another time")),
+    "rescheduled": (N_("%(who)s accepted the new time"), N_("You accepted the new time")),
+    "proposal-declined": (N_("%(who)s declined the new time"), N_("You declined the new time")),
 }
 
 
@@ -203,13 +204,12 @@ def history_views(
 ) -> list[HistoryView]:
     views = []
     for row in rows:
-        if row.actor_id is None:
-            who = "Someone"
-        elif row.actor_id == viewer.user.id:
-            who = "You"
+        by_other, by_viewer = HISTORY_LABELS.get(row.action, (row.action, row.action))
+        if row.actor_id is not None and row.actor_id == viewer.user.id:
+            text = _(by_viewer)
         else:
-            who = names.get(row.actor_id, "Someone")
-        text = HISTORY_LABELS.get(row.action, row.action).format(who=who)
+            who = names.get(row.actor_id, _("Someone")) if row.actor_id else _("Someone")
+            text = _(by_other, who=who) if "%(who)s" in by_other else _(by_other)
         views.append(HistoryView(format_instant(row.at, viewer.zone), text, row.reason))
     return views
 
@@ -231,8 +231,8 @@ async def meeting_views(
     for m in meetings:
         status = effective_status(m, now_ts)
         is_recipient = m.recipient_id == viewer.user.id
-        requester = names.get(m.requester_id, "Someone")
-        recipient = names.get(m.recipient_id, "Someone")
+        requester = names.get(m.requester_id) or _("Someone")
+        recipient = names.get(m.recipient_id) or _("Someone")
         recipient_zone = resolve_zone(m.timezone)
         # The requester planned the time in the recipient's zone: show it to them too.
         recipient_when = None
@@ -246,12 +246,12 @@ async def meeting_views(
                 id=m.id,
                 booking_number=m.booking_number,
                 status=status,
-                status_label=STATUS_LABELS.get(status, status),
+                status_label=_(STATUS_LABELS[status]) if status in STATUS_LABELS else status,
                 viewer_is_recipient=is_recipient,
                 requester_name=requester,
                 recipient_name=recipient,
                 other_name=requester if is_recipient else recipient,
-                team_name=teams.get(m.team_id, "a team"),
+                team_name=teams.get(m.team_id) or _("a team"),
                 day=day_label(m.start_time, viewer.zone, now),
                 time_range=format_time_range(m.start_time, m.end_time, viewer.zone),
                 when=format_range(m.start_time, m.end_time, viewer.zone),
@@ -317,7 +317,7 @@ async def meetings_page(
         try:
             after = queries.decode_cursor(cursor, current.query.order)
         except BadRequest:
-            message = "This page link is no longer valid; start from the first page."
+            message = _("This page link is no longer valid; start from the first page.")
             return error_page(request, 400, message, viewer)
     if current.slug == "pending-meeting":  # the API's /meeting/pending, as the email promises
         page, next_cursor = await queries.awaiting_answer(
@@ -332,7 +332,7 @@ async def meetings_page(
         for slug in ("pending-meeting", "sent")
     }
     context = {
-        "title": f"{current.label} · meetbook",
+        "title": f"{_(current.label)} · meetbook",
         "nav": "meetings",
         "tabs": TABS,
         "tab": current,
@@ -356,7 +356,7 @@ async def meeting_page(
             raise NotFound(f"Meeting {meeting_id} was not found.")
         meeting = await service.meeting_for_participant(session, meeting_id, viewer.user)
     except NotFound:
-        message = "This meeting does not exist, or it is not one of yours."
+        message = _("This meeting does not exist, or it is not one of yours.")
         return error_page(request, 404, message, viewer)
     rows = await service.meeting_history(
         session, meeting.id, viewer.user, now, sessionmaker=request.app.state.sessionmaker
@@ -364,7 +364,7 @@ async def meeting_page(
     view = (await meeting_views(session, [meeting], viewer, now))[0]
     names = await queries.user_names(session, [meeting])
     context = {
-        "title": f"Meeting with {view.other_name} · meetbook",
+        "title": _("Meeting with %(name)s", name=view.other_name) + " · meetbook",
         "nav": "meetings",
         "m": view,
         "history": history_views(rows, names, viewer),
@@ -392,7 +392,7 @@ async def meeting_calendar_file(
             base_url=settings.base_url,
         )
     except NotFound:
-        message = "This meeting does not exist, or it is not one of yours."
+        message = _("This meeting does not exist, or it is not one of yours.")
         return error_page(request, 404, message, viewer)
     return Response(
         body,
@@ -402,20 +402,22 @@ async def meeting_calendar_file(
 
 
 _DONE: dict[ActionName, str] = {
-    "confirm": "Confirmed the meeting with {other} on {when}. You both get a calendar invite.",
-    "reject": "Rejected the request from {other} for {when}. They will be told.",
-    "cancel": "Cancelled the meeting with {other} on {when}. They will be told.",
-    "propose": "Proposed {when} to {other}. They will be asked to answer.",
-    "accept": "Moved the meeting with {other} to {when}. You both get an updated invite.",
-    "decline": "Kept the meeting with {other} on {when}. They will be told.",
+    "confirm": N_(
+        "Confirmed the meeting with %(other)s on %(when)s. You both get a calendar invite."
+    ),
+    "reject": N_("Rejected the request from %(other)s for %(when)s. They will be told."),
+    "cancel": N_("Cancelled the meeting with %(other)s on %(when)s. They will be told."),
+    "propose": N_("Proposed %(when)s to %(other)s. They will be asked to answer."),
+    "accept": N_("Moved the meeting with %(other)s to %(when)s. You both get an updated invite."),
+    "decline": N_("Kept the meeting with %(other)s on %(when)s. They will be told."),
 }
 _AFTER: dict[ActionName, tuple[str, str]] = {
-    "propose": ("/meetings?tab=sent", "See your requests"),
-    "accept": ("/meetings?tab=upcoming", "See it in Upcoming"),
-    "decline": ("/meetings?tab=upcoming", "See it in Upcoming"),
-    "confirm": ("/meetings?tab=upcoming", "See it in Upcoming"),
-    "reject": ("/meetings?tab=past", "See it in Past"),
-    "cancel": ("/meetings?tab=past", "See it in Past"),
+    "propose": ("/meetings?tab=sent", N_("See your requests")),
+    "accept": ("/meetings?tab=upcoming", N_("See it in Upcoming")),
+    "decline": ("/meetings?tab=upcoming", N_("See it in Upcoming")),
+    "confirm": ("/meetings?tab=upcoming", N_("See it in Upcoming")),
+    "reject": ("/meetings?tab=past", N_("See it in Past")),
+    "cancel": ("/meetings?tab=past", N_("See it in Past")),
 }
 
 
@@ -463,12 +465,12 @@ async def _act(
     view = (await meeting_views(session, [meeting], viewer, now))[0]
     done = _DONE[action]
     if action == "cancel" and withdrawn:
-        done = "Withdrew your request to {other} for {when}. They will be told."
-    text = done.format(other=view.other_name, when=view.proposal_when or view.when)
+        done = N_("Withdrew your request to %(other)s for %(when)s. They will be told.")
+    text = _(done, other=view.other_name, when=view.proposal_when or view.when)
     href, link_text = _AFTER[action]
     if action == "propose" and view.status == "confirmed":
-        href, link_text = f"/meetings/{meeting.id}", "Open it"
-    add_flash(request, response, Flash("success", text, href=href, link_text=link_text))
+        href, link_text = f"/meetings/{meeting.id}", N_("Open it")
+    add_flash(request, response, Flash("success", text, href=href, link_text=_(link_text)))
     return response
 
 
@@ -543,13 +545,17 @@ class MemberChoice:
 
     @property
     def label(self) -> str:
-        offset = f"{self.offset} on {self.on_date}" if self.on_date else self.offset
+        offset = self.offset_on_date if self.on_date else self.offset
         return f"{self.name} \u2014 {self.zone_name} ({offset})"
+
+    @property
+    def offset_on_date(self) -> str:
+        return _("%(offset)s on %(date)s", offset=self.offset, date=self.on_date)
 
     @property
     def offset_when(self) -> str:
         """`UTC−05:00 on Tue 10 Mar 2026`, or `UTC−04:00 now` before a date is chosen."""
-        return f"{self.offset} on {self.on_date}" if self.on_date else f"{self.offset} now"
+        return self.offset_on_date if self.on_date else _("%(offset)s now", offset=self.offset)
 
 
 def _chosen_moment(text: str) -> datetime | None:
@@ -612,7 +618,7 @@ async def _request_form(
             session, viewer.user, team_id, chosen.id, day, now, settings
         )
     context = {
-        "title": "Request a meeting · meetbook",
+        "title": _("Request a meeting") + " · meetbook",
         "nav": "new",
         "teams": teams,
         "team_id": team_id,
@@ -647,9 +653,9 @@ async def request_form(
 
 _FIELDS = ("team_id", "user_id", "date", "link")
 _REQUIRED = {
-    "team_id": "Choose a team.",
-    "user_id": "Choose who to meet.",
-    "date": "Enter the date and time of the meeting.",
+    "team_id": N_("Choose a team."),
+    "user_id": N_("Choose who to meet."),
+    "date": N_("Enter the date and time of the meeting."),
 }
 
 
@@ -673,7 +679,7 @@ async def request_meeting(
 ) -> Response:
     form = await read_form(request, viewer)
     values = {name: form.get(name, "").strip() for name in _FIELDS}
-    missing = {name: text for name, text in _REQUIRED.items() if not values[name]}
+    missing = {name: _(text) for name, text in _REQUIRED.items() if not values[name]}
     if missing:
         return await _request_form(
             request, session, viewer, values, errors=missing, status_code=400
@@ -696,16 +702,18 @@ async def request_meeting(
             status_code=error.status,
         )
     view = (await meeting_views(session, [meeting], viewer, now))[0]
-    text = f"Requested a meeting with {view.recipient_name} on {view.when}."
+    text = _(
+        "Requested a meeting with %(name)s on %(when)s.", name=view.recipient_name, when=view.when
+    )
     if view.recipient_when:
-        text += f" That is {view.recipient_when} for them."
+        text += " " + _("That is %(when)s for them.", when=view.recipient_when)
     if meeting.outside_working_hours:
-        text += " That is outside their working hours."
+        text += " " + _("That is outside their working hours.")
     log.info("web.meeting.requested", extra={"meeting_id": meeting.id})
     response = RedirectResponse("/meetings?tab=sent", status_code=303)
     add_flash(
         request,
         response,
-        Flash("success", text, href=f"/meetings/{meeting.id}", link_text="Open it"),
+        Flash("success", text, href=f"/meetings/{meeting.id}", link_text=_("Open it")),
     )
     return response

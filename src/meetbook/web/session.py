@@ -26,6 +26,7 @@ from meetbook.auth.sessions import session_user
 from meetbook.clock import request_now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
+from meetbook.i18n import use_locale
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import ApiToken, User
 
@@ -182,6 +183,7 @@ async def optional_viewer(request: Request, session: SessionDep) -> Viewer | Non
         return None
     user, row = found
     request.state.user_id = user.id
+    use_locale(user.locale)  # the page speaks the viewer's language, not the browser's
     csrf_token = web_keys(request).session_csrf(secret)
     return Viewer(user=user, token=row, csrf_token=csrf_token, zone=resolve_zone(user.timezone))
 

@@ -26,6 +26,7 @@ from meetbook.availability.schemas import LinkedCalendarIn, Week
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Forbidden, NotFound
+from meetbook.i18n import DEFAULT_LOCALE, LOCALE_NAMES, N_, _, current_locale, use_locale
 from meetbook.jsonbody import validate_body
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
 from meetbook.notifications.devices import register_web_push
@@ -45,6 +46,18 @@ from meetbook.web.templating import render
 
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
+
+# The profile form's error per field (the API's own messages stay English).
+_PROFILE_ERRORS = {
+    "name": N_("Enter a name of up to 200 characters, without control or invisible characters."),
+    "timezone": N_("Timezone must be a valid IANA timezone name such as Europe/Paris."),
+    "locale": N_("Choose one of the languages offered."),
+}
+
+
+def _profile_values(user: Any) -> dict[str, str]:
+    """The profile form's fields as saved."""
+    return {"name": user.name, "timezone": user.timezone or "", "locale": user.locale}
 
 
 @functools.cache
@@ -86,11 +99,11 @@ async def _settings_page(
             "created": format_instant(token.created_at, viewer.zone),
             "last_used": format_instant(token.last_used_at, viewer.zone)
             if token.last_used_at
-            else "Never",
+            else _("Never"),
             "is_current": token.id == viewer.token.id,
             "is_session": token.kind == KIND_SESSION,
             "browser": describe_browser(token.user_agent),
-            "address": token.ip_address or "unknown address",
+            "address": token.ip_address or _("unknown address"),
         }
         for token in await active_tokens(session, user.id, now)
     ]
@@ -101,9 +114,10 @@ async def _settings_page(
     zone = resolve_zone(user.timezone)
     feed = await availability.feed_of(session, user.id)
     context: dict[str, Any] = {
-        "title": "Settings · meetbook",
+        "title": _("Settings") + " · meetbook",
         "nav": "settings",
-        "values": defaultdict(str, values or {"name": user.name, "timezone": user.timezone or ""}),
+        "values": defaultdict(str, {**_profile_values(user), **(values or {})}),
+        "locales": list(LOCALE_NAMES.items()),
         "errors": defaultdict(str, errors or {}),
         "zone_groups": _zone_groups(),
         "zone_now": f"{zone.key} ({zone_offset(zone)})",
@@ -131,32 +145,44 @@ async def save_profile(
     request: Request, session: SessionDep, viewer: ViewerDep, now: Now
 ) -> Response:
     form = await read_form(request, viewer)
-    values = {"name": form.get("name", "").strip(), "timezone": form.get("timezone", "").strip()}
+    values = {
+        "name": form.get("name", "").strip(),
+        "timezone": form.get("timezone", "").strip(),
+        # A form from before the language selector keeps the language.
+        "locale": form.get("locale", viewer.user.locale).strip(),
+    }
     errors: dict[str, str] = {}
     if not values["name"]:
-        errors["name"] = "Enter your name."
+        errors["name"] = _("Enter your name.")
     try:
         patch = validate_body(
-            ProfilePatch, {"name": values["name"] or None, "timezone": values["timezone"] or None}
+            ProfilePatch,
+            {
+                "name": values["name"] or None,
+                "timezone": values["timezone"] or None,
+                "locale": values["locale"] or None,
+            },
         )
     except BadRequest as error:
         for detail in error.details or []:
             field = detail["field"]
             if field in values and field not in errors:
-                label = "Name" if field == "name" else "Timezone"
-                errors[field] = f"{label} {detail['message']}."
+                # English keeps the API's precise sentence ("Name must not contain ...").
+                english = field == "name" and current_locale() == DEFAULT_LOCALE
+                errors[field] = (
+                    f"Name {detail['message']}." if english else _(_PROFILE_ERRORS[field])
+                )
     if errors:
         return await _settings_page(
             request, session, viewer, now, values=values, errors=errors, status_code=400
         )
     user = await update_profile(session, viewer.user, patch)
+    use_locale(user.locale)  # the confirmation already in the language just chosen
     zone = resolve_zone(user.timezone)
     response = RedirectResponse("/settings", status_code=303)
-    add_flash(
-        request,
-        response,
-        Flash("success", f"Saved. Times are now shown in {zone.key} ({zone_offset(zone)})."),
-    )
+    shown = f"{zone.key} ({zone_offset(zone)})"
+    text = _("Saved. Times are now shown in %(zone)s.", zone=shown)
+    add_flash(request, response, Flash("success", text))
     return response
 
 
@@ -169,11 +195,11 @@ async def create_token(
     try:
         # The field's label starts the message: "Token name must not contain ...".
         label = clean_line(raw_name, "Token name", MAX_TOKEN_NAME_LENGTH, required=False)
-        name = label or "API token"
+        name = label or _("API token")
         await check_new_token(request, session, viewer.user.id)
     except ApiError as error:
         user = viewer.user
-        values = {"name": user.name, "timezone": user.timezone or "", "token_name": raw_name}
+        values = {**_profile_values(user), "token_name": raw_name}
         page = await _settings_page(
             request,
             session,
@@ -201,13 +227,13 @@ async def revoke(
     if token_id == viewer.token.id:
         # Revoking this browser's own session is signing out.
         response = RedirectResponse("/login", status_code=303)
-        add_flash(request, response, Flash("info", "You are signed out."))
+        add_flash(request, response, Flash("info", _("You are signed out.")))
         return response
     response = RedirectResponse("/settings#tokens", status_code=303)
     if revoked:
-        add_flash(request, response, Flash("success", "Revoked. That token no longer works."))
+        add_flash(request, response, Flash("success", _("Revoked. That token no longer works.")))
     else:
-        add_flash(request, response, Flash("error", "That token was already revoked."))
+        add_flash(request, response, Flash("error", _("That token was already revoked.")))
     return response
 
 
@@ -244,9 +270,10 @@ async def create_calendar_feed(
     url = availability.feed_url(app_settings(request).base_url, secret)
     webcal = "webcal://" + url.split("://", 1)[1]
     response = RedirectResponse("/settings#calendar-feed", status_code=303)
-    text = (
-        f"Your calendar feed is ready; any older address no longer works. Subscribe with the "
-        f"link, or paste {url} into your calendar app. It is shown only this once:"
+    text = _(
+        "Your calendar feed is ready; any older address no longer works. Subscribe with the "
+        "link, or paste %(url)s into your calendar app. It is shown only this once:",
+        url=url,
     )
     add_flash(request, response, Flash("success", text, href=webcal, link_text=webcal))
     return response
@@ -259,9 +286,8 @@ async def revoke_calendar_feed(
     await read_form(request, viewer)
     await availability.revoke_feed(session, viewer.user.id)
     response = RedirectResponse("/settings#calendar-feed", status_code=303)
-    add_flash(
-        request, response, Flash("success", "Revoked. Your calendar feed address no longer works.")
-    )
+    text = _("Revoked. Your calendar feed address no longer works.")
+    add_flash(request, response, Flash("success", text))
     return response
 
 
@@ -321,13 +347,13 @@ async def unlink_calendar(request: Request, session: SessionDep, viewer: ViewerD
 
 
 DAY_NAMES = {
-    "mon": "Monday",
-    "tue": "Tuesday",
-    "wed": "Wednesday",
-    "thu": "Thursday",
-    "fri": "Friday",
-    "sat": "Saturday",
-    "sun": "Sunday",
+    "mon": N_("Monday"),
+    "tue": N_("Tuesday"),
+    "wed": N_("Wednesday"),
+    "thu": N_("Thursday"),
+    "fri": N_("Friday"),
+    "sat": N_("Saturday"),
+    "sun": N_("Sunday"),
 }
 
 
@@ -338,7 +364,7 @@ def working_hours_rows(user: Any, values: dict[str, str] | None) -> list[dict[st
     return [
         {
             "key": day,
-            "name": name,
+            "name": _(name),
             "value": typed[f"hours_{day}"]
             if f"hours_{day}" in typed
             else ", ".join(f"{start}-{end}" for start, end in week.get(day, [])),
@@ -360,12 +386,12 @@ async def save_working_hours(
     form = await read_form(request, viewer)
     hours = {f"hours_{day}": form.get(f"hours_{day}", "").strip()[:200] for day in DAY_NAMES}
     user = viewer.user
-    values = {"name": user.name, "timezone": user.timezone or "", **hours}
+    values = {**_profile_values(user), **hours}
     try:
         week = validate_body(Week, {day: _intervals(values[f"hours_{day}"]) for day in DAY_NAMES})
     except BadRequest as error:
         errors = {
-            f"hours_{detail['field']}": f"{DAY_NAMES[detail['field']]}: {detail['message']}."
+            f"hours_{detail['field']}": f"{_(DAY_NAMES[detail['field']])}: {detail['message']}."
             for detail in error.details or []
             if detail["field"] in DAY_NAMES
         }
@@ -374,5 +400,5 @@ async def save_working_hours(
         )
     await availability.set_working_hours(session, viewer.user, week)
     response = RedirectResponse("/settings#working-hours", status_code=303)
-    add_flash(request, response, Flash("success", "Saved your working hours."))
+    add_flash(request, response, Flash("success", _("Saved your working hours.")))
     return response

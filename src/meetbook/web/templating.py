@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from meetbook.i18n import current_locale, install_in_jinja
 from meetbook.web.flash import clear_flashes, take_flashes
 from meetbook.web.session import Viewer
 
@@ -35,6 +36,7 @@ def _build_environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static_url
+    install_in_jinja(env)
     return env
 
 
@@ -57,6 +59,7 @@ def render(
         "flashes": take_flashes(request),
         "nav": "",
         "title": "meetbook",
+        "lang": current_locale(),
     }
     values.update(context or {})
     html = ENVIRONMENT.get_template(template).render(values)

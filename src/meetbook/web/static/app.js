@@ -2,6 +2,15 @@
 (function () {
   "use strict";
 
+  // Text in the page's language: the template puts the translation in a data attribute
+  // (`data-text-on="..."`); English is the fallback. `%(name)s` is filled from `values`.
+  function say(element, key, english, values) {
+    const text = (element && element.dataset["text" + key]) || english;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && name in values ? values[name] : whole;
+    });
+  }
+
   // Answer a request without a full page load: POST the form, then swap in <main> from
   // the page the server redirects to (the same POST-redirect-GET the plain form does).
   async function submitInPlace(form, submitter) {
@@ -58,8 +67,9 @@
       select.addEventListener("change", function () {
         const option = select.selectedOptions[0];
         if (!option || !option.dataset.zone) return;
-        hint.textContent = "Enter it as " + option.dataset.name + "\u2019s clock shows it: " +
-          option.dataset.zone + " (" + option.dataset.offset + ").";
+        hint.textContent = say(hint, "Template", "Enter it as %(name)s\u2019s clock shows it: %(zone)s (%(offset)s).", {
+          name: option.dataset.name, zone: option.dataset.zone, offset: option.dataset.offset,
+        });
       });
     });
 
@@ -70,7 +80,7 @@
       try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
       if (!select || !zone || select.value === zone) return;
       if (!select.querySelector('option[value="' + CSS.escape(zone) + '"]')) return;
-      button.textContent = "Use this device\u2019s timezone (" + zone + ")";
+      button.textContent = say(button, "Template", "Use this device\u2019s timezone (%(zone)s)", { zone: zone });
       button.hidden = false;
       button.addEventListener("click", function () { select.value = zone; select.focus(); });
     });
@@ -81,7 +91,7 @@
       if (!input || !navigator.clipboard) return;
       button.hidden = false;
       button.addEventListener("click", function () {
-        navigator.clipboard.writeText(input.value).then(function () { button.textContent = "Copied"; });
+        navigator.clipboard.writeText(input.value).then(function () { button.textContent = say(button, "Done", "Copied"); });
       });
     });
 
@@ -100,25 +110,27 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": box.dataset.csrf },
       body: JSON.stringify(subscription.toJSON()),
     });
-    if (!response.ok) throw new Error("The server refused the subscription (" + response.status + ").");
+    if (!response.ok) {
+      throw new Error(say(box, "Refused", "The server refused the subscription (%(status)s).", { status: response.status }));
+    }
   }
 
   async function setUpPush(box) {
     const button = box.querySelector("[data-push-button]");
     const status = box.querySelector("[data-push-status]");
     if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
-      status.textContent = "This browser cannot show meetbook notifications.";
+      status.textContent = say(box, "Unsupported", "This browser cannot show meetbook notifications.");
       return;
     }
     const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
     const existing = await registration.pushManager.getSubscription();
     if (existing && Notification.permission === "granted") {
-      status.textContent = "Notifications are on in this browser.";
+      status.textContent = say(box, "On", "Notifications are on in this browser.");
       saveSubscription(box, existing).catch(function () {});
       return;
     }
     if (Notification.permission === "denied") {
-      status.textContent = "Notifications are blocked for this site; allow them in the browser's site settings.";
+      status.textContent = say(box, "Blocked", "Notifications are blocked for this site; allow them in the browser's site settings.");
       return;
     }
     status.textContent = "";
@@ -127,7 +139,7 @@
       button.disabled = true;
       try {
         if ((await Notification.requestPermission()) !== "granted") {
-          status.textContent = "Notifications were not allowed.";
+          status.textContent = say(box, "Denied", "Notifications were not allowed.");
           return;
         }
         const subscription = await registration.pushManager.subscribe({
@@ -136,9 +148,9 @@
         });
         await saveSubscription(box, subscription);
         button.hidden = true;
-        status.textContent = "Notifications are on in this browser.";
+        status.textContent = say(box, "On", "Notifications are on in this browser.");
       } catch (error) {
-        status.textContent = "Could not turn on notifications: " + error.message;
+        status.textContent = say(box, "Failed", "Could not turn on notifications: %(error)s", { error: error.message });
       } finally {
         button.disabled = false;
       }
