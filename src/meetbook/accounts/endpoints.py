@@ -19,10 +19,12 @@ from meetbook.accounts.schemas import (
 from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.deps import CurrentToken, CurrentUser, throttle
 from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import Unauthorized
 from meetbook.meetings.endpoints import ERRORS
+from meetbook.meetings.timed_notices import reminder_minutes_of
 from meetbook.params import IdPath
 
 router = APIRouter(prefix="/api/v3", tags=["accounts"])
@@ -75,7 +77,13 @@ async def delete_token(session: SessionDep, found: CurrentToken) -> Response:
 
 
 def _profile(user: Any) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "email": user.email, "timezone": user.timezone}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "timezone": user.timezone,
+        "reminder_minutes": list(reminder_minutes_of(user)),
+    }
 
 
 @router.get("/me", response_model=ProfileOut, responses=ERRORS)
@@ -85,9 +93,11 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
 
 
 @router.patch("/me", response_model=ProfileOut, responses=ERRORS)
-async def patch_me(patch: ProfilePatch, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """Change your name or timezone."""
-    await service.update_profile(session, user, patch)
+async def patch_me(
+    patch: ProfilePatch, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Change your name, timezone or reminders."""
+    await service.update_profile(session, user, patch, now)
     return _profile(user)
 
 

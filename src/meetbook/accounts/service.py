@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,6 +13,7 @@ from meetbook.auth.passwords import hash_password, verify_password
 from meetbook.auth.strength import check_new_password
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
+from meetbook.meetings.timed_notices import reminder_minutes_of, resync_user_notices
 from meetbook.models import Team, TeamMember, User
 from meetbook.text import MAX_NAME_LENGTH, clean_line, hostile_character
 
@@ -80,7 +83,9 @@ async def create_user(
     return user
 
 
-async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch) -> User:
+async def update_profile(
+    session: AsyncSession, user: User, patch: ProfilePatch, now: datetime
+) -> User:
     """Apply a validated profile change (`PATCH /me` and the settings form alike).
 
     A name left out (or null) keeps its value; a timezone sent as null clears it, so times
@@ -90,6 +95,13 @@ async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch)
         user.name = patch.name
     if "timezone" in patch.model_fields_set:
         user.timezone = patch.timezone
+    if patch.reminder_minutes is not None and patch.reminder_minutes != list(
+        reminder_minutes_of(user)
+    ):
+        user.reminder_minutes = patch.reminder_minutes
+        await session.flush()
+        # Their reminders of confirmed meetings still ahead follow the new setting.
+        await resync_user_notices(session, user.id, now)
     await session.flush()
     return user
 

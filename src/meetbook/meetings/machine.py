@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.errors import ApiError, Conflict, Forbidden
-from meetbook.meetings import history
+from meetbook.meetings import history, timed_notices
 from meetbook.meetings.statuses import STATUSES, Status
 from meetbook.models import MEETING_SECONDS, BusySlot, Meeting
 from meetbook.notifications.content import Event
@@ -374,6 +374,8 @@ async def apply_action(
         await publish(
             session, action.event, meeting, actor_id=actor_id, context=context, invite=invite
         )
+    # Reminders, the expiring nudge and the expired notice follow the new state.
+    await timed_notices.sync_timed_notices(session, meeting, now)
     await session.flush()
     log.info(
         f"meeting.{action.history}",

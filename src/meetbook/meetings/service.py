@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.availability.service import check_booking_policy, is_outside_working_hours
 from meetbook.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
-from meetbook.meetings import history, machine
+from meetbook.meetings import history, machine, timed_notices
 from meetbook.meetings.booking import new_booking_number
 from meetbook.meetings.schemas import MeetingCreate
 from meetbook.meetings.timeparse import MeetingTimeError, parse_meeting_time, resolve_zone
@@ -94,6 +94,8 @@ async def create_meeting(
         start_time=start_ts,
         end_time=end_ts,
         link=payload.link,
+        title=payload.title,
+        notes=payload.notes,
         outside_working_hours=is_outside_working_hours(recipient, start),
         status="pending",
         sequence=0,
@@ -109,6 +111,7 @@ async def create_meeting(
     await publish(
         session, "meeting-created", meeting, actor_id=requester.id, context=context, invite=False
     )
+    await timed_notices.sync_timed_notices(session, meeting, now)
     await session.flush()
     log.info("meeting.created", extra={"meeting_id": meeting.id, "requester_id": requester.id})
     return meeting

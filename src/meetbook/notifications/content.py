@@ -16,7 +16,15 @@ from meetbook.timeformat import format_when_short
 if TYPE_CHECKING:
     from meetbook.models import Meeting, User
 
-Event = Literal["meeting-created", "meeting-confirmed", "meeting-rejected", "meeting-cancelled"]
+Event = Literal[
+    "meeting-created",
+    "meeting-confirmed",
+    "meeting-rejected",
+    "meeting-cancelled",
+    "meeting-expiring",
+    "meeting-expired",
+    "meeting-reminder",
+]
 EVENTS: tuple[Event, ...] = get_args(Event)
 
 
@@ -38,6 +46,12 @@ class MeetingInfo:
     was_confirmed: bool
     # ICS SEQUENCE: the meeting's after the change notified (0 for the first invite).
     sequence: int
+    # The optional subject and agenda given at create (user text, already checked).
+    title: str | None = None
+    notes: str | None = None
+    # For "request again" links: the meeting's team and recipient.
+    team_id: int | None = None
+    recipient_id: int | None = None
 
     @classmethod
     def of(
@@ -64,6 +78,10 @@ class MeetingInfo:
             reason=reason,
             was_confirmed=was_confirmed,
             sequence=sequence,
+            title=meeting.title,
+            notes=meeting.notes,
+            team_id=meeting.team_id,
+            recipient_id=meeting.recipient_id,
         )
 
 
@@ -78,6 +96,8 @@ class Notice:
     to_timezone: str  # the reader's IANA zone, "UTC" as the fallback
     actor_name: str  # who caused the event
     notification_id: int  # stable per notification row
+    # For reminders: how long before the start it was due.
+    lead_minutes: int | None = None
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -106,6 +126,15 @@ def other_party_name(notice: Notice) -> str:
     return one_line(meeting.requester_name)
 
 
+def lead_time(minutes: int) -> str:
+    """`15 minutes`, `1 hour`, `90 minutes`, `2 days`: a reminder's lead time in words."""
+    for size, unit in ((10080, "week"), (1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
     """(title, body, data) for a push notification; data values are strings, as FCM requires."""
     meeting = notice.meeting
@@ -128,3 +157,22 @@ def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
             return "MEETING REJECTED", f"{actor} rejected your meeting request for {when}.", data
         case "meeting-cancelled":
             return "MEETING CANCELLED", f"{actor} cancelled the meeting on {when}.", data
+        case "meeting-expiring":
+            requester = one_line(meeting.requester_name)
+            body = (
+                f"{requester} is still waiting for your answer to the meeting on {when}. "
+                "Click to Confirm or Reject."
+            )
+            return "MEETING REQUEST WAITING", body, data
+        case "meeting-expired":
+            body = (
+                f"{other_party_name(notice)} did not answer your meeting request for {when} "
+                "in time. Click to request again."
+            )
+            return "MEETING REQUEST EXPIRED", body, data
+        case "meeting-reminder":
+            soon = f" in {lead_time(notice.lead_minutes)}" if notice.lead_minutes else ""
+            body = f"Your meeting with {other_party_name(notice)} starts{soon}, on {when}."
+            if meeting.title:
+                body = f"{one_line(meeting.title)}: {body}"
+            return "MEETING REMINDER", body, data

@@ -23,6 +23,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.config import Settings
+from meetbook.meetings.timed_notices import is_current
 from meetbook.metrics import (
     DELIVERY_LATENCY,
     NOTIFICATIONS_FAILED,
@@ -141,6 +142,7 @@ def notice_for(delivery: Delivery) -> Notice:
         to_timezone=delivery.reader.timezone or "UTC",
         actor_name=delivery.actor.name if delivery.actor else delivery.requester.name,
         notification_id=delivery.notification.id,
+        lead_minutes=int(context["minutes"]) if context.get("minutes") else None,
     )
 
 
@@ -175,6 +177,15 @@ class Deliverer:
     async def deliver(self, delivery: Delivery) -> None:
         """Send one delivery and record what happened; never raises a delivery error."""
         row = delivery.notification
+        if not is_current(row.event, row.context, delivery.meeting, self.clock()):
+            # A timed notice the meeting's state no longer warrants (moved, answered,
+            # cancelled after it was claimed): dropped, never sent.
+            log.info(
+                "notification.dropped",
+                extra={"notification_id": row.id, "notification_event": row.event},
+            )
+            await self._record(row, status="cancelled", last_error="no longer due")
+            return
         try:
             await self.send(delivery)
         except RecipientGone as error:

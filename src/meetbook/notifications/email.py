@@ -9,13 +9,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from meetbook.notifications.content import (
     UTC_ZONE,
+    MeetingInfo,
     Notice,
+    lead_time,
     one_line,
     other_party_name,
     reader_zone,
@@ -174,6 +176,15 @@ def _subject(notice: Notice, context: dict[str, Any]) -> str:
             return f"Meeting request rejected: {other}, {when}"
         case "meeting-cancelled":
             return f"Meeting cancelled: {other}, {when}"
+        case "meeting-expiring":
+            return f"Waiting for your answer: {other}, {when}"
+        case "meeting-expired":
+            return f"Meeting request expired: {other}, {when}"
+        case "meeting-reminder":
+            # The title is one line by the text rule; the header is set through one_line too.
+            title = context["title"]
+            about = f"{title} ({other})" if title else other
+            return f"Meeting reminder: {about}, {when}"
 
 
 def _context(notice: Notice, base_url: str) -> dict[str, Any]:
@@ -206,4 +217,21 @@ def _context(notice: Notice, base_url: str) -> dict[str, Any]:
         "meeting_url": f"{base_url}/meetings/{meeting.id}",
         "pending_url": f"{base_url}/meetings?tab=pending-meeting",
         "upcoming_url": f"{base_url}/meetings?tab=upcoming",
+        "title": one_line(meeting.title) if meeting.title else None,
+        "notes": meeting.notes.strip() if meeting.notes and meeting.notes.strip() else None,
+        "lead_time": lead_time(notice.lead_minutes) if notice.lead_minutes else None,
+        "request_again_url": request_again_url(meeting, base_url),
     }
+
+
+def request_again_url(meeting: MeetingInfo, base_url: str) -> str:
+    """The request form, filled in with this meeting's team, member, link, title and notes."""
+    params = {
+        "team": meeting.team_id,
+        "member": meeting.recipient_id,
+        "link": meeting.link,
+        "title": meeting.title,
+        "notes": meeting.notes,
+    }
+    query = urlencode({name: value for name, value in params.items() if value})
+    return f"{base_url.rstrip('/')}/meetings/new" + (f"?{query}" if query else "")

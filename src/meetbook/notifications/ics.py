@@ -47,6 +47,10 @@ def build_invite(
         description.append(f"Meeting link: {meeting.link}")
     if status == "CANCELLED" and meeting.reason:
         description.append(f"Reason: {meeting.reason}")
+    if meeting.notes:
+        # The agenda first, as calendars show the start of a description; icalendar
+        # escapes its line breaks, commas and semicolons (RFC 5545 §3.3.11).
+        description.insert(0, f"{meeting.notes}\n")
 
     requester = one_line(meeting.requester_name)
     recipient = one_line(meeting.recipient_name)
@@ -56,7 +60,7 @@ def build_invite(
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),
         end=meeting.end.astimezone(UTC),
-        summary=f"Meeting: {requester} and {recipient}",
+        summary=one_line(meeting.title) if meeting.title else f"Meeting: {requester} and {recipient}",
         description="\n".join(description),
         organizer=vCalAddress.new(f"mailto:{meeting.requester_email}", cn=requester),
         attendees=[
