@@ -56,6 +56,7 @@ async def test_me_and_patch(client, world: World) -> None:
         "name": "New Name",
         "email": person.email,
         "timezone": "Asia/Kolkata",
+        "reminder_minutes": [60],
     }
     bad = await client.patch("/api/v3/me", json={"timezone": "Mars/Olympus"}, headers=person.auth)
     assert bad.status_code == 400 and "timezone" in bad.json()["message"]
