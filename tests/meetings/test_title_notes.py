@@ -163,7 +163,9 @@ async def test_the_ics_route_carries_the_title(client, pair, clock: MovableClock
     created = await create_meeting(
         client, requester, recipient, team_id, future(clock), title="Kick-off", notes="Bring\nit"
     )
-    response = await client.get(f"/api/v3/meeting/{created.json()['id']}/ics", headers=requester.auth)
+    response = await client.get(
+        f"/api/v3/meeting/{created.json()['id']}/ics", headers=requester.auth
+    )
     [event] = Calendar.from_ical(response.content).events
     assert event["SUMMARY"] == "Kick-off"
     assert str(event["DESCRIPTION"]).startswith("Bring\nit\n")

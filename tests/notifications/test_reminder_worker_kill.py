@@ -97,7 +97,7 @@ async def test_a_worker_killed_mid_batch_sends_no_reminder_twice_with_different_
     first.process.kill()
     assert await first.wait_exit() == -signal.SIGKILL
     in_flight = await leased_rows(sessionmaker)
-    assert 0 < len(in_flight), first.log_tail()
+    assert len(in_flight) > 0, first.log_tail()
 
     # Stand-in for the lease running out, so the test need not wait for it.
     async with sessionmaker() as session, session.begin():

@@ -1,3 +1,6 @@
+# The push tests' fixtures are imported by name, so pytest finds them; as parameters they
+# "redefine" the imports.
+# ruff: noqa: F811
 """Reminders, the expiring nudge and the expired notice, end to end with the app's clock moved.
 
 Meetings are created and answered over the API; the worker (on the same movable clock)
@@ -303,9 +306,9 @@ async def test_the_expiring_nudge_goes_once_to_the_awaited_participant(
     assert fcm_types(google)["meeting-expiring"] == 1
     [push] = [m for m in fcm_sends(google[1]) if m["data"]["type"] == "meeting-expiring"]
     assert push["notification"]["title"] == "MEETING REQUEST WAITING"
-    html = next(
-        m for m in inbox[0].messages() if "Waiting" in str(m["Subject"])
-    ).get_body(("html",))
+    html = next(m for m in inbox[0].messages() if "Waiting" in str(m["Subject"])).get_body(
+        ("html",)
+    )
     assert html is not None
     assert "Budget &lt;review&gt; &amp; plan" in html.get_content()
     # Answered afterwards: the expired notice never comes.

@@ -39,11 +39,12 @@ from meetbook.accounts.schemas import DEFAULT_REMINDER_MINUTES
 from meetbook.meetings import machine
 from meetbook.models import Meeting, Notification, User
 from meetbook.notifications.content import Event
+from meetbook.notifications.events import DELIVERIES, audience
 from meetbook.notifications.outbox import enqueue
 from meetbook.notifications.scheduled import cancel_scheduled
 
 EXPIRING_LEAD = timedelta(hours=24)
-TIMED_EVENTS: frozenset[str] = frozenset({"meeting-reminder", "meeting-expiring", "meeting-expired"})
+TIMED_EVENTS = frozenset({"meeting-reminder", "meeting-expiring", "meeting-expired"})
 # Bounds the meetings one change of reminder minutes re-plans (the soonest first).
 RESYNC_LIMIT = 500
 
@@ -74,7 +75,7 @@ def due_notices(
     base = {"actor_id": None, "sequence": meeting.sequence, "start_time": start}
     found: list[DueNotice] = []
     if status == "confirmed":
-        for user_id in (meeting.requester_id, meeting.recipient_id):
+        for user_id in _readers("meeting-reminder", meeting):
             for minutes in reminders.get(user_id, ()):
                 due = start - minutes * 60
                 if due > now_ts:
@@ -88,6 +89,7 @@ def due_notices(
                         )
                     )
     if status == "pending":
+        # Not DELIVERIES' fixed role: whoever's answer is awaited now.
         awaited = machine.awaited_user_id(meeting, status)
         due = start - int(EXPIRING_LEAD.total_seconds())
         if awaited is not None and due > now_ts:
@@ -103,14 +105,15 @@ def due_notices(
     if status == "expired":
         # Written by the clock's change (the worker's clock-statuses job, or a read that
         # saw it first), which only the one compare-and-swap that wins makes: so once.
-        found.append(
+        found.extend(
             DueNotice(
                 key=f"meeting-expired:{meeting.id}:{start}",
                 event="meeting-expired",
-                user_id=meeting.requester_id,
+                user_id=user_id,
                 due_at=now,
                 context=dict(base),
             )
+            for user_id in _readers("meeting-expired", meeting)
         )
     return found
 
@@ -146,9 +149,10 @@ async def sync_timed_notices(session: AsyncSession, meeting: Meeting, now: datet
             )
         )
     ).all()
+    keyed = [(key, status) for key, status in rows if key is not None]
     # A key with a row that was not cancelled is scheduled, or was sent: never again.
-    scheduled = {key for key, status in rows if status != "cancelled"}
-    for key in sorted({key for key, status in rows if status == "pending"} - set(wanted)):
+    scheduled = {key for key, status in keyed if status != "cancelled"}
+    for key in sorted({key for key, status in keyed if status == "pending"} - set(wanted)):
         await cancel_scheduled(session, key)
     for key, notice in wanted.items():
         if key in scheduled:
@@ -159,6 +163,7 @@ async def sync_timed_notices(session: AsyncSession, meeting: Meeting, now: datet
             meeting,
             notice.user_id,
             context=notice.context,
+            push=DELIVERIES[notice.event][0].push,
             due_at=notice.due_at,
             key=key,
         )
@@ -186,6 +191,11 @@ async def resync_user_notices(session: AsyncSession, user_id: int, now: datetime
     ).all()
     for meeting in meetings:
         await sync_timed_notices(session, meeting, now)
+
+
+def _readers(event: Event, meeting: Meeting) -> list[int]:
+    """Who hears of a timed notice, by the registry (no actor: the clock sends it)."""
+    return [user for d in DELIVERIES[event] for user in audience(d.to, meeting, None)]
 
 
 def _at(ts: int) -> datetime:

@@ -36,6 +36,12 @@ DELIVERIES: dict[Event, tuple[Delivery, ...]] = {
     "meeting-rejected": (Delivery("other"),),
     # Both calendars hold the invite of a confirmed meeting; both need the METHOD:CANCEL.
     "meeting-cancelled": (Delivery("other"), Delivery("actor", push=False, invite_only=True)),
+    # Timed notices: planned, not published, by meetings/timed_notices.py (due later, one
+    # key per reader). The expiring nudge goes to whoever's answer is awaited: the
+    # recipient of a request.
+    "meeting-expiring": (Delivery("recipient"),),
+    "meeting-expired": (Delivery("requester"),),
+    "meeting-reminder": (Delivery("both"),),
 }
 
 

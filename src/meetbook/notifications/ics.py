@@ -60,7 +60,7 @@ def build_invite(
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),
         end=meeting.end.astimezone(UTC),
-        summary=one_line(meeting.title) if meeting.title else f"Meeting: {requester} and {recipient}",
+        summary=one_line(meeting.title or f"Meeting: {requester} and {recipient}"),
         description="\n".join(description),
         organizer=vCalAddress.new(f"mailto:{meeting.requester_email}", cn=requester),
         attendees=[

@@ -332,7 +332,7 @@ def reminder_rows(user: Any, values: dict[str, str] | None) -> list[str]:
     if any(field in typed for field in REMINDER_FIELDS):
         return [typed.get(field, "") for field in REMINDER_FIELDS]
     minutes = [str(m) for m in reminder_minutes_of(user)]
-    return (minutes + ["", "", ""])[: len(REMINDER_FIELDS)]
+    return [*minutes, "", "", ""][: len(REMINDER_FIELDS)]
 
 
 @router.post("/settings/reminders")
@@ -345,7 +345,8 @@ async def save_reminders(
     user = viewer.user
     values = {"name": user.name, "timezone": user.timezone or "", **boxes}
     typed = [text for text in boxes.values() if text]
-    minutes: list[Any] = [int(text) if text.isascii() and text.isdigit() else text for text in typed]
+    # Whole numbers as numbers; anything else is passed on for the rule to refuse.
+    minutes: list[Any] = [int(t) if t.isascii() and t.isdigit() else t for t in typed]
     try:
         patch = validate_body(ProfilePatch, {"reminder_minutes": minutes})
     except BadRequest as error:
