@@ -169,3 +169,10 @@ async def test_the_ics_route_carries_the_title(client, pair, clock: MovableClock
     [event] = Calendar.from_ical(response.content).events
     assert event["SUMMARY"] == "Kick-off"
     assert str(event["DESCRIPTION"]).startswith("Bring\nit\n")
+
+
+def test_the_request_again_link_stays_short_enough_to_open() -> None:
+    long_notes = "会议" * 1000  # 2000 characters, 18000 once percent-encoded
+    message = render("meeting-expired", notes=long_notes, title="T", team_id=1, recipient_id=2)
+    [line] = [x for x in part(message, "plain").splitlines() if x.startswith("Request again")]
+    assert len(line) < 9000 and "title=T" in line and "notes=" not in line

@@ -36,6 +36,8 @@ _templates = Environment(
 )
 
 CREATED_SUBJECT = "You have received new meeting request!"
+# The longest "Request again" query string (uvicorn refuses request heads over 16 KiB).
+MAX_PREFILL_QUERY = 8000
 
 
 # RFC 5322 §2.1.1: lines of at most 78 characters; RFC 2047 §2: an encoded word of at
@@ -234,4 +236,10 @@ def request_again_url(meeting: MeetingInfo, base_url: str) -> str:
         "notes": meeting.notes,
     }
     query = urlencode({name: value for name, value in params.items() if value})
+    if len(query) > MAX_PREFILL_QUERY:
+        # Long non-Latin notes encode to many times their length: past what servers take
+        # in a request line, the link leaves them out rather than fail to open.
+        query = urlencode(
+            {name: value for name, value in params.items() if value and name != "notes"}
+        )
     return f"{base_url.rstrip('/')}/meetings/new" + (f"?{query}" if query else "")
