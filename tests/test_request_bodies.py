@@ -35,8 +35,18 @@ def _component(openapi: dict[str, Any], ref: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "method", "model", "fields"),
     [
-        ("/api/v3/meeting/create", "post", "MeetingCreate", {"user_id", "team_id", "date", "link"}),
-        ("/api/v3/me", "patch", "ProfilePatch", {"name", "timezone", "locale"}),
+        (
+            "/api/v3/meeting/create",
+            "post",
+            "MeetingCreate",
+            {"user_id", "team_id", "date", "link", "title", "notes"},
+        ),
+        (
+            "/api/v3/me",
+            "patch",
+            "ProfilePatch",
+            {"name", "timezone", "locale", "reminder_minutes"},
+        ),
         ("/api/v3/auth/token", "post", "TokenRequest", {"email", "password", "name"}),
     ],
 )

@@ -32,8 +32,12 @@ from meetbook.errors import BadRequest
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "MAX_NOTES_LENGTH",
     "MAX_REASON_LENGTH",
+    "MAX_TITLE_LENGTH",
     "MAX_TOKEN_NAME_LENGTH",
+    "MeetingNotes",
+    "MeetingTitle",
     "PersonName",
     "Reason",
     "TextProblem",
@@ -46,6 +50,8 @@ __all__ = [
 MAX_NAME_LENGTH = 200
 MAX_TOKEN_NAME_LENGTH = 100
 MAX_REASON_LENGTH = 500
+MAX_TITLE_LENGTH = 200
+MAX_NOTES_LENGTH = 2000
 
 _JOINERS = frozenset("\u200c\u200d")
 # Categories refused outright: controls, format characters, surrogates, separators of
@@ -158,3 +164,17 @@ Reason = Annotated[
     _documented(MAX_REASON_LENGTH, required=False),
 ]
 """Why a meeting was rejected or cancelled: lines and tabs allowed, at most 500 characters."""
+
+MeetingTitle = Annotated[
+    str,
+    _validator(max_length=MAX_TITLE_LENGTH, multiline=False, required=False),
+    _documented(MAX_TITLE_LENGTH, required=False),
+]
+"""A meeting's subject: one line, at most 200 characters; empty means none."""
+
+MeetingNotes = Annotated[
+    str,
+    _validator(max_length=MAX_NOTES_LENGTH, multiline=True, required=False),
+    _documented(MAX_NOTES_LENGTH, required=False),
+]
+"""A meeting's agenda or notes: lines and tabs allowed, at most 2000 characters."""

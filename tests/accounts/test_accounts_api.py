@@ -57,6 +57,7 @@ async def test_me_and_patch(client, world: World) -> None:
         "email": person.email,
         "timezone": "Asia/Kolkata",
         "locale": "en",
+        "reminder_minutes": [60],
     }
     bad = await client.patch("/api/v3/me", json={"timezone": "Mars/Olympus"}, headers=person.auth)
     assert bad.status_code == 400 and "timezone" in bad.json()["message"]

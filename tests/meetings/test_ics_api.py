@@ -69,7 +69,11 @@ async def test_confirm_keeps_sequence_0_and_cancel_raises_it(
         rows = (
             await session.scalars(
                 select(Notification)
-                .where(Notification.meeting_id == meeting["id"], Notification.channel == "email")
+                .where(
+                    Notification.meeting_id == meeting["id"],
+                    Notification.channel == "email",
+                    Notification.schedule_key.is_(None),  # not the timed notices
+                )
                 .order_by(Notification.id)
             )
         ).all()

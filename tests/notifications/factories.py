@@ -79,4 +79,22 @@ def golden_notice(event: Event) -> Notice:
     if event == "meeting-rescheduled":
         meeting = make_meeting(**later, previous_start=START, was_confirmed=True, sequence=1)
         return make_notice(event, meeting)
+    if event in ("meeting-expiring", "meeting-expired", "meeting-reminder"):
+        meeting = make_meeting(
+            title="Quarterly review",
+            notes="1. Numbers\n2. Next steps",
+            team_id=4,
+            recipient_id=8,
+        )
+        if event == "meeting-expiring":
+            # The awaited participant: the recipient of the request.
+            return make_notice(
+                event,
+                meeting,
+                to_name=meeting.recipient_name,
+                to_email=meeting.recipient_email,
+                to_timezone="America/New_York",
+                actor_name=meeting.requester_name,
+            )
+        return make_notice(event, meeting, lead_minutes=60 if event == "meeting-reminder" else None)
     return make_notice(event)

@@ -337,7 +337,8 @@ async def test_notifications_list_the_outbox_rows_of_the_meeting(
         rows = list(
             await session.scalars(
                 select(Notification)
-                .where(Notification.meeting_id == meeting_id)
+                # The timed notices (reminders, the nudge) are not due yet: not listed.
+                .where(Notification.meeting_id == meeting_id, Notification.schedule_key.is_(None))
                 .order_by(Notification.id)
             )
         )
@@ -373,7 +374,7 @@ async def test_notifications_show_delivery_results(
     async with sessionmaker() as session, session.begin():
         await session.execute(
             update(Notification)
-            .where(Notification.meeting_id == meeting_id)
+            .where(Notification.meeting_id == meeting_id, Notification.schedule_key.is_(None))
             .values(status="failed", attempts=8, last_error="gave up", sent_at=sent_at)
         )
     response = await client.get(

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from meetbook.config import SettingsError, load_settings
 from meetbook.models import DevEmail, IdempotencyKey, Notification, PeriodicJob
@@ -35,10 +35,13 @@ async def count(sessionmaker, model) -> int:
 
 
 @pytest.fixture
-async def people(client, world: World, clock):
+async def people(client, world: World, clock, sessionmaker):
     requester, recipient = await world.person(), await world.person()
     team_id = await world.team(requester, recipient)
     created = await create_meeting(client, requester, recipient, team_id, future(clock, 5, 14))
+    async with sessionmaker() as session, session.begin():
+        # Only the created notice: the request's timed ones (its expiring nudge) aside.
+        await session.execute(delete(Notification).where(Notification.schedule_key.is_not(None)))
     return created.json()["id"], requester, recipient
 
 

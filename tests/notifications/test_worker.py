@@ -35,7 +35,9 @@ def make_worker(app, port: int, **options) -> OutboxWorker:
 
 async def _rows(sessionmaker) -> list[Notification]:
     async with sessionmaker() as session:
-        return list((await session.scalars(select(Notification).order_by(Notification.id))).all())
+        # The meeting's own notices, not its timed ones (the expiring nudge, days ahead).
+        query = select(Notification).where(Notification.schedule_key.is_(None))
+        return list((await session.scalars(query.order_by(Notification.id))).all())
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP as SmtpServer
 from aiosmtpd.smtp import Envelope, Session
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.meetings.schemas import MeetingCreate
@@ -203,6 +203,8 @@ async def seed_created_meetings(
         assert user is not None
         for _ in range(count):
             await create_meeting(session, user, payload, now)
+        # Only the created notices: each request's expiring nudge (days ahead) aside.
+        await session.execute(delete(Notification).where(Notification.schedule_key.is_not(None)))
     async with sessionmaker() as session:
         ids = list((await session.scalars(select(Notification.id))).all())
     assert len(ids) == count

@@ -149,7 +149,9 @@ async def devices_of(app: Any, person: Person) -> list[Device]:
 
 async def notification(app: Any, channel: str) -> Notification:
     async with app.state.sessionmaker() as session:
-        query = select(Notification).where(Notification.channel == channel)
+        query = select(Notification).where(
+            Notification.channel == channel, Notification.schedule_key.is_(None)
+        )
         return (await session.scalars(query)).one()
 
 

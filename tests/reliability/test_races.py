@@ -80,7 +80,8 @@ async def _create(
 async def _notifications(served: Served, meeting_id: int) -> list[tuple[str, int, object]]:
     rows = await query(
         served.database_url,
-        "SELECT event, user_id, context FROM notifications WHERE meeting_id = :id ORDER BY id",
+        "SELECT event, user_id, context FROM notifications"
+        " WHERE meeting_id = :id AND schedule_key IS NULL ORDER BY id",
         id=meeting_id,
     )
     return [(row[0], row[1], row[2]) for row in rows]

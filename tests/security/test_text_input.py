@@ -185,6 +185,23 @@ async def test_reject_and_cancel_reason(
     assert done.status_code == 200 and done.json()["reason"] == "Away that week.\n\tSorry!"
 
 
+@pytest.mark.parametrize("field", ["title", "notes"])
+async def test_meeting_title_and_notes(
+    client: httpx.AsyncClient, world: World, clock: MovableClock, field: str
+) -> None:
+    ana, ben = await world.person(), await world.person()
+    team = await world.team(ana, ben)
+    for label, char in ALL_API.items():
+        if field == "notes" and char in "\n\t":
+            continue  # notes keep line breaks and tabs
+        body = {"user_id": ben.id, "team_id": team, "date": future(clock), field: f"A{char}b"}
+        response = await send_json(client, "POST", "/api/v3/meeting/create", body, **ana.auth)
+        assert response.status_code == 400, label
+        refusal_names_field(response, field)
+    listed = await client.get("/api/v3/meeting/list", headers=ana.auth)
+    assert listed.json()["data"] == []
+
+
 async def test_meeting_link(client: httpx.AsyncClient, world: World, clock: MovableClock) -> None:
     ana, ben = await world.person(), await world.person()
     team = await world.team(ana, ben)

@@ -20,10 +20,12 @@ from meetbook.accounts.schemas import (
 from meetbook.accounts.tokenlimits import check_new_token
 from meetbook.auth.deps import CurrentToken, CurrentUser, throttle
 from meetbook.auth.tokens import issue_token, revoke_token
+from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import Unauthorized
 from meetbook.meetings.endpoints import ERRORS
+from meetbook.meetings.timed_notices import reminder_minutes_of
 from meetbook.models import utcnow
 from meetbook.params import IdPath
 
@@ -90,6 +92,7 @@ def _profile(user: Any) -> dict[str, Any]:
         "email": user.email,
         "timezone": user.timezone,
         "locale": user.locale,
+        "reminder_minutes": list(reminder_minutes_of(user)),
     }
 
 
@@ -100,9 +103,11 @@ async def get_me(user: CurrentUser) -> dict[str, Any]:
 
 
 @router.patch("/me", response_model=ProfileOut, responses=ERRORS)
-async def patch_me(patch: ProfilePatch, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    """Change your name, timezone or language (`locale`: en, de, es or fr)."""
-    await service.update_profile(session, user, patch)
+async def patch_me(
+    patch: ProfilePatch, session: SessionDep, user: CurrentUser, now: Now
+) -> dict[str, Any]:
+    """Change your name, timezone, language (`locale`: en, de, es or fr) or reminders."""
+    await service.update_profile(session, user, patch, now)
     return _profile(user)
 
 

@@ -45,12 +45,42 @@ class TokenOut(BaseModel):
     name: str
 
 
+DEFAULT_REMINDER_MINUTES = (60,)
+MAX_REMINDERS = 3
+REMINDER_RANGE = (5, 10080)  # five minutes to a week
+REMINDERS_RULE = (
+    f"must be a list of up to {MAX_REMINDERS} whole numbers of minutes, each from "
+    f"{REMINDER_RANGE[0]} to {REMINDER_RANGE[1]}"
+)
+
+
+def reminder_minutes(value: Any) -> list[int]:
+    """A user's reminder lead times: up to 3 distinct minutes, 5-10080, ascending.
+
+    A repeated value is collapsed rather than refused (a form with two equal boxes means
+    one reminder), so what is stored and shown is the sorted set.
+    """
+    if not isinstance(value, list) or not all(
+        isinstance(item, int) and not isinstance(item, bool) for item in value
+    ):
+        raise ValueError(REMINDERS_RULE)
+    minutes = sorted(set(value))
+    if len(minutes) > MAX_REMINDERS or any(
+        not REMINDER_RANGE[0] <= item <= REMINDER_RANGE[1] for item in minutes
+    ):
+        raise ValueError(REMINDERS_RULE)
+    return minutes
+
+
 class ProfileOut(BaseModel):
     id: int
     name: str
     email: str
     timezone: str | None
     locale: str
+    reminder_minutes: list[int] = Field(
+        description="Minutes before each confirmed meeting to be reminded (default [60])."
+    )
 
 
 class ProfilePatch(BaseModel):
@@ -63,6 +93,18 @@ class ProfilePatch(BaseModel):
     locale: Locale | None = Field(
         default=None, description="The language of your emails, push and pages."
     )
+    reminder_minutes: list[int] | None = Field(
+        default=None,
+        description="Up to 3 whole numbers of minutes (5-10080) before each confirmed "
+        "meeting to be reminded; [] for no reminders. Repeats are collapsed; stored sorted.",
+        examples=[[1440, 15]],
+    )
+
+    @field_validator("reminder_minutes", mode="before")
+    @classmethod
+    def _reminders(cls, value: Any) -> Any:
+        # Only called for a value that was sent, so null is refused rather than ignored.
+        return reminder_minutes(value)
 
     @field_validator("name", mode="before")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,6 +14,7 @@ from meetbook.auth.permissions import authorize
 from meetbook.auth.strength import check_new_password
 from meetbook.db import open_session
 from meetbook.errors import BadRequest, Conflict, NotFound
+from meetbook.meetings.timed_notices import reminder_minutes_of, resync_user_notices
 from meetbook.models import Team, TeamMember, User
 from meetbook.text import MAX_NAME_LENGTH, clean_line, hostile_character
 
@@ -91,7 +94,9 @@ async def create_user(
     return user
 
 
-async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch) -> User:
+async def update_profile(
+    session: AsyncSession, user: User, patch: ProfilePatch, now: datetime
+) -> User:
     """Apply a validated profile change (`PATCH /me` and the settings form alike).
 
     A name left out (or null) keeps its value; a timezone sent as null clears it, so times
@@ -103,6 +108,13 @@ async def update_profile(session: AsyncSession, user: User, patch: ProfilePatch)
         user.timezone = patch.timezone
     if patch.locale is not None:
         user.locale = patch.locale
+    if patch.reminder_minutes is not None and patch.reminder_minutes != list(
+        reminder_minutes_of(user)
+    ):
+        user.reminder_minutes = patch.reminder_minutes
+        await session.flush()
+        # Their reminders of confirmed meetings still ahead follow the new setting.
+        await resync_user_notices(session, user.id, now)
     await session.flush()
     return user
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.availability.calendar import enqueue_calendar_sync
 from meetbook.availability.service import is_outside_working_hours
 from meetbook.errors import ApiError, Conflict, Forbidden
-from meetbook.meetings import history
+from meetbook.meetings import history, timed_notices
 from meetbook.meetings.statuses import STATUSES, Status
 from meetbook.models import MEETING_SECONDS, BusySlot, Meeting, User
 from meetbook.notifications.content import Event
@@ -498,8 +498,9 @@ async def after_change(
 ) -> None:
     """Runs in the transaction of every change of a meeting, after it (`change` None: the
     meeting was just created): the one place for work that follows a meeting's start
-    time, status or awaited participant, such as timed reminders. Nothing yet."""
-    return None
+    time, status or awaited participant: reminders, the expiring nudge and the expired
+    notice follow the meeting's new state."""
+    await timed_notices.sync_timed_notices(session, meeting, now)
 
 
 async def _flush_slots(session: AsyncSession, statement: Any = None) -> None:

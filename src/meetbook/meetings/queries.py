@@ -42,6 +42,8 @@ def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[s
         "start_time": meeting.start_time,
         "end_time": meeting.end_time,
         "link": meeting.link,
+        "title": meeting.title,
+        "notes": meeting.notes,
         "status": status,
         "created_at": _iso_z(meeting.created_at),
         "updated_at": _iso_z(meeting.updated_at),

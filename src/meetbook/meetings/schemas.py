@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from meetbook.errors import SENTENCE_ERROR
 from meetbook.text import MAX_REASON_LENGTH as MAX_REASON_LENGTH  # the web form's limit
-from meetbook.text import Reason, hostile_character
+from meetbook.text import MeetingNotes, MeetingTitle, Reason, hostile_character
 
 MAX_LINK_LENGTH = 2048
 MAX_DATE_LENGTH = 100
@@ -52,6 +52,18 @@ class MeetingCreate(BaseModel):
         examples=["https://zoom.us/j/1234567890"],
     )
 
+    title: MeetingTitle | None = Field(
+        default=None,
+        description="Optional subject: one line, at most 200 characters.",
+        examples=["Quarterly review"],
+    )
+    notes: MeetingNotes | None = Field(
+        default=None,
+        description="Optional agenda or notes: at most 2000 characters; line breaks and "
+        "tabs allowed.",
+        examples=["1. Numbers\n2. Next steps"],
+    )
+
     _ids = field_validator("user_id", "team_id", mode="before")(_strict_id)
 
     @model_validator(mode="before")
@@ -69,6 +81,18 @@ class MeetingCreate(BaseModel):
         if not isinstance(value, str):
             raise ValueError("must be a date-time string such as 2025-12-15 14:00:00")
         return value
+
+    @field_validator("title", "notes", mode="before")
+    @classmethod
+    def _text_or_null(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+    @field_validator("title", "notes")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("link", mode="before")
     @classmethod
@@ -163,6 +187,10 @@ class MeetingOut(BaseModel):
     start_time: int
     end_time: int
     link: str | None
+    title: str | None = Field(default=None, description="The subject given at create, or null.")
+    notes: str | None = Field(
+        default=None, description="The agenda or notes given at create, or null."
+    )
     status: str
     created_at: str
     updated_at: str

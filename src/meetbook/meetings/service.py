@@ -97,6 +97,8 @@ async def create_meeting(
         start_time=start_ts,
         end_time=end_ts,
         link=payload.link,
+        title=payload.title,
+        notes=payload.notes,
         outside_working_hours=is_outside_working_hours(recipient, start),
         status="pending",
         awaiting_user_id=recipient.id,

@@ -23,6 +23,9 @@ class Meeting(Base):
     start_time: Mapped[int] = mapped_column(BigInteger)
     end_time: Mapped[int] = mapped_column(BigInteger)
     link: Mapped[str | None] = mapped_column(Text)
+    # Optional subject (one line) and agenda (several lines), as given at create.
+    title: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
     # Stored status; `expired` and `completed` are also derived from the clock on read.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     reason: Mapped[str | None] = mapped_column(Text)

@@ -20,6 +20,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     # Local intervals per weekday ({"mon": [["09:00", "17:00"]], ...}); None = the default.
     working_hours: Mapped[dict[str, list[list[str]]] | None] = mapped_column(JSON)
+    # Minutes before a confirmed meeting to remind the user; None = the default ([60]).
+    reminder_minutes: Mapped[list[int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # CONTRACT §1.8: an instance admin may create teams.
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from meetbook.i18n import _, speaking
+from babel.units import format_unit
+
+from meetbook.i18n import _, current_locale, speaking
 from meetbook.timeformat import format_when_short
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ Event = Literal[
     "meeting-proposed",
     "meeting-proposal-declined",
     "meeting-rescheduled",
+    "meeting-expiring",
+    "meeting-expired",
+    "meeting-reminder",
 ]
 EVENTS: tuple[Event, ...] = get_args(Event)
 
@@ -52,6 +57,12 @@ class MeetingInfo:
     previous_start: datetime | None = None
     # ... or the proposed time that was declined.
     proposed_start: datetime | None = None
+    # The optional subject and agenda given at create (user text, already checked).
+    title: str | None = None
+    notes: str | None = None
+    # For "request again" links: the meeting's team and recipient.
+    team_id: int | None = None
+    recipient_id: int | None = None
 
     @classmethod
     def of(
@@ -85,6 +96,10 @@ class MeetingInfo:
             sequence=sequence,
             previous_start=_instant(previous_start),
             proposed_start=_instant(proposed_start),
+            title=meeting.title,
+            notes=meeting.notes,
+            team_id=meeting.team_id,
+            recipient_id=meeting.recipient_id,
         )
 
 
@@ -107,6 +122,8 @@ class Notice:
     # events the reader answers; None: no links.
     answer_token: str | None = None
     to_locale: str = "en"  # the reader's language (meetbook.i18n.LOCALES)
+    # For reminders: how long before the start it was due.
+    lead_minutes: int | None = None
 
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -133,6 +150,17 @@ def other_party_name(notice: Notice) -> str:
     if notice.to_email.casefold() == meeting.requester_email.casefold():
         return one_line(meeting.recipient_name)
     return one_line(meeting.requester_name)
+
+
+def lead_time(minutes: int) -> str:
+    """`15 minutes`, `1 hour`, `2 days`, `1 Woche`: a reminder's lead time in words, in the
+    current language (Babel's unit names)."""
+    for size, unit in ((10080, "week"), (1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            return format_unit(
+                minutes // size, f"duration-{unit}", length="long", locale=current_locale()
+            )
+    return format_unit(minutes, "duration-minute", length="long", locale=current_locale())
 
 
 def push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
@@ -198,3 +226,34 @@ def _push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
                 when=when,
             )
             return _("MEETING RESCHEDULED"), body, data
+        case "meeting-expiring":
+            requester = one_line(meeting.requester_name)
+            body = _(
+                "%(requester)s is still waiting for your answer to the meeting on %(when)s. "
+                "Click to Confirm or Reject.",
+                requester=requester,
+                when=when,
+            )
+            return _("MEETING REQUEST WAITING"), body, data
+        case "meeting-expired":
+            body = _(
+                "%(other)s did not answer your meeting request for %(when)s in time. "
+                "Click to request again.",
+                other=other_party_name(notice),
+                when=when,
+            )
+            return _("MEETING REQUEST EXPIRED"), body, data
+        case "meeting-reminder":
+            other = other_party_name(notice)
+            if notice.lead_minutes:
+                body = _(
+                    "Your meeting with %(other)s starts in %(lead)s, on %(when)s.",
+                    other=other,
+                    lead=lead_time(notice.lead_minutes),
+                    when=when,
+                )
+            else:
+                body = _("Your meeting with %(other)s starts on %(when)s.", other=other, when=when)
+            if meeting.title:
+                body = f"{one_line(meeting.title)}: {body}"
+            return _("MEETING REMINDER"), body, data

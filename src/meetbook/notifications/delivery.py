@@ -26,6 +26,7 @@ from meetbook.availability.calendar import CHANNEL as CALENDAR_CHANNEL
 from meetbook.availability.calendar import write_through
 from meetbook.config import Settings
 from meetbook.meetings.answer_links import AnswerLinks, grant_for_event
+from meetbook.meetings.timed_notices import is_current
 from meetbook.metrics import (
     DELIVERY_LATENCY,
     NOTIFICATIONS_FAILED,
@@ -164,6 +165,7 @@ def notice_for(delivery: Delivery) -> Notice:
         actor_name=delivery.actor.name if delivery.actor else delivery.requester.name,
         notification_id=delivery.notification.id,
         to_locale=delivery.reader.locale,
+        lead_minutes=int(context["minutes"]) if context.get("minutes") else None,
     )
 
 
@@ -208,7 +210,19 @@ class Deliverer:
 
     async def deliver(self, delivery: Delivery | AccountDelivery) -> None:
         """Send one delivery and record what happened; never raises a delivery error."""
-        await self.deliver_with(delivery.notification, lambda: self.send(delivery))
+        row = delivery.notification
+        if isinstance(delivery, Delivery) and not is_current(
+            row.event, row.context, delivery.meeting, self.clock()
+        ):
+            # A timed notice the meeting's state no longer warrants (moved, answered,
+            # cancelled after it was claimed): dropped, never sent.
+            log.info(
+                "notification.dropped",
+                extra={"notification_id": row.id, "notification_event": row.event},
+            )
+            await self._record(row, status="cancelled", last_error="no longer due")
+            return
+        await self.deliver_with(row, lambda: self.send(delivery))
 
     async def deliver_with(
         self,

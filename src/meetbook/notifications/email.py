@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -17,7 +17,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from meetbook.i18n import N_, _, as_locale, install_in_jinja, speaking
 from meetbook.notifications.content import (
     UTC_ZONE,
+    MeetingInfo,
     Notice,
+    lead_time,
     one_line,
     other_party_name,
     reader_zone,
@@ -38,6 +40,8 @@ install_in_jinja(_templates)
 
 # The contract's exact English subject (translated for other readers, like every message).
 CREATED_SUBJECT = N_("You have received new meeting request!")
+# The longest "Request again" query string (uvicorn refuses request heads over 16 KiB).
+MAX_PREFILL_QUERY = 8000
 
 
 # RFC 5322 §2.1.1: lines of at most 78 characters; RFC 2047 §2: an encoded word of at
@@ -198,6 +202,22 @@ def _subject(notice: Notice, context: dict[str, Any]) -> str:
         case "meeting-rescheduled":
             return _("Meeting rescheduled: %(other)s, %(when)s", other=other, when=when)
 
+        case "meeting-expiring":
+            return _("Waiting for your answer: %(other)s, %(when)s", other=other, when=when)
+        case "meeting-expired":
+            return _("Meeting request expired: %(other)s, %(when)s", other=other, when=when)
+        case "meeting-reminder":
+            # The title is one line by the text rule; the header is set through one_line too.
+            title = context["title"]
+            if title:
+                return _(
+                    "Meeting reminder: %(title)s (%(other)s), %(when)s",
+                    title=title,
+                    other=other,
+                    when=when,
+                )
+            return _("Meeting reminder: %(other)s, %(when)s", other=other, when=when)
+
 
 def _when_or_none(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return None if moment is None else format_when(moment, zone)
@@ -249,4 +269,27 @@ def _context(notice: Notice, base_url: str) -> dict[str, Any]:
         "for_confirmed": meeting.was_confirmed,
         "answer_links": answer_urls(base_url, notice.answer_token) if notice.answer_token else None,
         "upcoming_url": f"{base_url}/meetings?tab=upcoming",
+        "title": one_line(meeting.title) if meeting.title else None,
+        "notes": meeting.notes.strip() if meeting.notes and meeting.notes.strip() else None,
+        "lead_time": lead_time(notice.lead_minutes) if notice.lead_minutes else None,
+        "request_again_url": request_again_url(meeting, base_url),
     }
+
+
+def request_again_url(meeting: MeetingInfo, base_url: str) -> str:
+    """The request form, filled in with this meeting's team, member, link, title and notes."""
+    params = {
+        "team": meeting.team_id,
+        "member": meeting.recipient_id,
+        "link": meeting.link,
+        "title": meeting.title,
+        "notes": meeting.notes,
+    }
+    query = urlencode({name: value for name, value in params.items() if value})
+    if len(query) > MAX_PREFILL_QUERY:
+        # Long non-Latin notes encode to many times their length: past what servers take
+        # in a request line, the link leaves them out rather than fail to open.
+        query = urlencode(
+            {name: value for name, value in params.items() if value and name != "notes"}
+        )
+    return f"{base_url.rstrip('/')}/meetings/new" + (f"?{query}" if query else "")

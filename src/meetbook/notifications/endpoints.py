@@ -13,11 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meetbook.auth.deps import CurrentUser, current_user
+from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
 from meetbook.errors import NotFound
@@ -124,10 +125,19 @@ def _iso_z(moment: datetime | None) -> str | None:
     tags=["meetings"],
 )
 async def meeting_notifications(
-    meeting_id: IdPath, session: SessionDep, user: CurrentUser
+    meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
 ) -> dict[str, Any]:
-    """The notifications of a meeting you take part in, in the order they were recorded."""
+    """The notifications of a meeting you take part in, in the order they were recorded.
+
+    Timed notices (reminders, the expiring nudge) are listed once due; one cancelled
+    before it was sent (the meeting moved or was cancelled) is not listed."""
     await meeting_for_participant(session, meeting_id, user)
+    not_yet_due = and_(
+        Notification.schedule_key.is_not(None),
+        Notification.status == "pending",
+        Notification.attempts == 0,
+        Notification.next_attempt_at > now,
+    )
     rows = await session.scalars(
         # A team's webhook messages are the team admins' (their deliveries log), and a
         # linked calendar's copy is not a message to anyone: neither is a participant's
@@ -137,6 +147,8 @@ async def meeting_notifications(
             Notification.meeting_id == meeting_id,
             Notification.webhook_id.is_(None),
             Notification.channel != "caldav",
+            Notification.status != "cancelled",
+            ~not_yet_due,
         )
         .order_by(Notification.id)
     )

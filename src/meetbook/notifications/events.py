@@ -43,6 +43,12 @@ DELIVERIES: dict[Event, tuple[Delivery, ...]] = {
     "meeting-proposal-declined": (Delivery("other"),),
     # Both calendars move: the one who accepted gets the updated invite by email only.
     "meeting-rescheduled": (Delivery("other"), Delivery("actor", push=False)),
+    # Timed notices: planned, not published, by meetings/timed_notices.py (due later, one
+    # key per reader). The expiring nudge goes to whoever's answer is awaited: the
+    # recipient of a request.
+    "meeting-expiring": (Delivery("recipient"),),
+    "meeting-expired": (Delivery("requester"),),
+    "meeting-reminder": (Delivery("both"),),
 }
 
 

@@ -52,6 +52,10 @@ def build_invite(
         description.append(_("Meeting link: %(link)s", link=meeting.link))
     if status == "CANCELLED" and meeting.reason:
         description.append(_("Reason: %(reason)s", reason=meeting.reason))
+    if meeting.notes:
+        # The agenda first, as calendars show the start of a description; icalendar
+        # escapes its line breaks, commas and semicolons (RFC 5545 §3.3.11).
+        description.insert(0, f"{meeting.notes}\n")
 
     requester = one_line(meeting.requester_name)
     recipient = one_line(meeting.recipient_name)
@@ -61,8 +65,13 @@ def build_invite(
         stamp=(now or datetime.now(UTC)).astimezone(UTC),
         start=meeting.start.astimezone(UTC),
         end=meeting.end.astimezone(UTC),
-        summary=_(
-            "Meeting: %(requester)s and %(recipient)s", requester=requester, recipient=recipient
+        summary=one_line(
+            meeting.title
+            or _(
+                "Meeting: %(requester)s and %(recipient)s",
+                requester=requester,
+                recipient=recipient,
+            )
         ),
         description="\n".join(description),
         organizer=vCalAddress.new(f"mailto:{meeting.requester_email}", cn=requester),

@@ -41,6 +41,7 @@ from meetbook.meetings.schemas import (
 )
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import MEETING_SECONDS, Meeting, MeetingHistory, Team, User
+from meetbook.text import MAX_NOTES_LENGTH, MAX_TITLE_LENGTH
 from meetbook.timeformat import (
     day_label,
     format_date,
@@ -151,6 +152,8 @@ class MeetingView:
     zone_name: str
     recipient_when: str | None
     link: str | None
+    title: str | None
+    notes: str | None
     reason: str | None
     created: str
     updated: str
@@ -258,6 +261,8 @@ async def meeting_views(
                 zone_name=viewer.zone.key,
                 recipient_when=recipient_when,
                 link=link,
+                title=m.title,
+                notes=m.notes,
                 reason=m.reason,
                 created=format_instant(m.created_at, viewer.zone),
                 updated=format_instant(m.updated_at, viewer.zone),
@@ -628,6 +633,8 @@ async def _request_form(
         "errors": defaultdict(str, errors or {}),
         "general_error": general_error,
         "max_link": MAX_LINK_LENGTH,
+        "max_title": MAX_TITLE_LENGTH,
+        "max_notes": MAX_NOTES_LENGTH,
         "slots": slots,
         "calendar_note": calendar_note,
     }
@@ -643,15 +650,27 @@ async def request_form(
     member: str | None = None,
     day: str | None = None,
     date: Annotated[str | None, Query(max_length=100)] = None,
+    link: Annotated[str | None, Query(max_length=MAX_LINK_LENGTH)] = None,
+    title: Annotated[str | None, Query(max_length=MAX_TITLE_LENGTH)] = None,
+    notes: Annotated[str | None, Query(max_length=MAX_NOTES_LENGTH)] = None,
 ) -> Response:
-    """Team → member → date and time in the member's zone → optional link; with `day`,
-    the member's free times that day, each a link that fills in `date`."""
-    values = {"team_id": team or "", "user_id": member or "", "date": date or "", "link": ""}
+    """Team → member → date and time in the member's zone → optional link, title and
+    notes; with `day`, the member's free times that day, each a link that fills in `date`.
+    Every field may come pre-filled (the expired-request email's "Request again" link);
+    it is checked when the form is sent."""
+    values = {
+        "team_id": team or "",
+        "user_id": member or "",
+        "date": date or "",
+        "link": link or "",
+        "title": title or "",
+        "notes": notes or "",
+    }
     values["day"] = (day or "")[:10]
     return await _request_form(request, session, viewer, values)
 
 
-_FIELDS = ("team_id", "user_id", "date", "link")
+_FIELDS = ("team_id", "user_id", "date", "link", "title", "notes")
 _REQUIRED = {
     "team_id": N_("Choose a team."),
     "user_id": N_("Choose who to meet."),
@@ -684,7 +703,12 @@ async def request_meeting(
         return await _request_form(
             request, session, viewer, values, errors=missing, status_code=400
         )
-    data: dict[str, Any] = {**values, "link": values["link"] or None}
+    data: dict[str, Any] = {
+        **values,
+        "link": values["link"] or None,
+        "title": values["title"] or None,
+        "notes": values["notes"] or None,
+    }
     try:
         payload = validate_body(MeetingCreate, data)
         await throttle_create(request, viewer.user.id)

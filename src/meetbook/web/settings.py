@@ -28,7 +28,9 @@ from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest, Forbidden, NotFound
 from meetbook.i18n import DEFAULT_LOCALE, LOCALE_NAMES, N_, _, current_locale, use_locale
 from meetbook.jsonbody import validate_body
+from meetbook.meetings.timed_notices import reminder_minutes_of
 from meetbook.meetings.timeparse import is_valid_zone, resolve_zone
+from meetbook.notifications.content import lead_time
 from meetbook.notifications.devices import register_web_push
 from meetbook.notifications.schemas import PushSubscription
 from meetbook.text import MAX_TOKEN_NAME_LENGTH, clean_line
@@ -125,6 +127,7 @@ async def _settings_page(
         "new_token": new_token,
         "push_key": push_key,
         "week": working_hours_rows(user, values),
+        "reminders": reminder_rows(user, values),
         "calendar_feed": feed is not None,
         "calendar_feed_created": format_instant(feed.created_at, viewer.zone) if feed else "",
         "linked_calendar": await linked_calendar_view(session, user.id, viewer.zone),
@@ -176,7 +179,7 @@ async def save_profile(
         return await _settings_page(
             request, session, viewer, now, values=values, errors=errors, status_code=400
         )
-    user = await update_profile(session, viewer.user, patch)
+    user = await update_profile(session, viewer.user, patch, now)
     use_locale(user.locale)  # the confirmation already in the language just chosen
     zone = resolve_zone(user.timezone)
     response = RedirectResponse("/settings", status_code=303)
@@ -401,4 +404,54 @@ async def save_working_hours(
     await availability.set_working_hours(session, viewer.user, week)
     response = RedirectResponse("/settings#working-hours", status_code=303)
     add_flash(request, response, Flash("success", _("Saved your working hours.")))
+    return response
+
+
+REMINDER_FIELDS = ("reminder_1", "reminder_2", "reminder_3")
+
+
+def reminder_rows(user: Any, values: dict[str, str] | None) -> list[str]:
+    """The three reminder boxes: what was typed, else the user's minutes, else empty."""
+    typed = values or {}
+    if any(field in typed for field in REMINDER_FIELDS):
+        return [typed.get(field, "") for field in REMINDER_FIELDS]
+    minutes = [str(m) for m in reminder_minutes_of(user)]
+    return [*minutes, "", "", ""][: len(REMINDER_FIELDS)]
+
+
+@router.post("/settings/reminders")
+async def save_reminders(
+    request: Request, session: SessionDep, viewer: ViewerDep, now: Now
+) -> Response:
+    """Reminder minutes through the same rule as PATCH /api/v3/me (empty boxes: none)."""
+    form = await read_form(request, viewer)
+    boxes = {field: form.get(field, "").strip()[:20] for field in REMINDER_FIELDS}
+    user = viewer.user
+    values = {"name": user.name, "timezone": user.timezone or "", **boxes}
+    typed = [text for text in boxes.values() if text]
+    # Whole numbers as numbers; anything else is passed on for the rule to refuse.
+    minutes: list[Any] = [int(t) if t.isascii() and t.isdigit() else t for t in typed]
+    try:
+        patch = validate_body(ProfilePatch, {"reminder_minutes": minutes})
+    except BadRequest as error:
+        problem = next((d["message"] for d in error.details or []), error.message)
+        return await _settings_page(
+            request,
+            session,
+            viewer,
+            now,
+            values=values,
+            errors={"reminders": _("Reminders: %(problem)s.", problem=problem)},
+            status_code=400,
+        )
+    await update_profile(session, user, patch, now)
+    saved = reminder_minutes_of(user)
+    leads = ", ".join(lead_time(m) for m in sorted(saved, reverse=True))
+    text = (
+        _("Saved. You will be reminded %(leads)s before each meeting.", leads=leads)
+        if saved
+        else _("Saved. You will get no reminders.")
+    )
+    response = RedirectResponse("/settings#reminders", status_code=303)
+    add_flash(request, response, Flash("success", text))
     return response
