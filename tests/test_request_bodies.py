@@ -47,7 +47,12 @@ def _component(openapi: dict[str, Any], ref: str) -> dict[str, Any]:
             "ProfilePatch",
             {"name", "timezone", "locale", "reminder_minutes"},
         ),
-        ("/api/v3/auth/token", "post", "TokenRequest", {"email", "password", "name"}),
+        (
+            "/api/v3/auth/token",
+            "post",
+            "TokenRequest",
+            {"email", "password", "name", "expires_in_days"},
+        ),
     ],
 )
 def test_bodies_are_documented_from_their_models(
