@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from meetbook.auth.tokencache import KEEPS_LOOKUPS, TokenCache
 from meetbook.db import is_read_only_session, open_session
 from meetbook.models import ApiToken, User, utcnow
 
@@ -96,8 +97,11 @@ async def lookup_token(
     *,
     kind: str = KIND_API,
     now: datetime | None = None,
+    cache: TokenCache | None = None,
 ) -> tuple[User, ApiToken] | None:
     """`user_for_token` for a request whose own session is `session`.
+
+    API tokens are first looked for in `cache` (auth/tokencache.py: a hit makes no query).
 
     A write request may wait for its body after this: its lookup runs in a short
     read-only session of its own, so nothing (no connection, no transaction, on SQLite
@@ -106,16 +110,27 @@ async def lookup_token(
     lookup is simply its session's first statement.
     """
     now = now or utcnow()
-    if is_read_only_session(session):
-        found = await user_for_token(session, token, kind=kind, now=now)
+    if cache is None or not cache.enabled or kind != KIND_API:
+        cache = None
+    digest = hash_token(token) if cache is not None else ""
+    found = cache.get(digest, now) if cache is not None else None
+    if found is not None:
+        session.add_all(found)
     else:
-        async with open_session(sessionmaker, read_only=True) as lookup:
-            found = await user_for_token(lookup, token, kind=kind, now=now)
-        if found is not None:
-            session.add_all(found)
-    if found is None:
-        return None
-    await _note_use(sessionmaker, session, found[1], now)
+        generation = cache.generation if cache is not None else 0
+        if is_read_only_session(session):
+            found = await user_for_token(session, token, kind=kind, now=now)
+        else:
+            async with open_session(sessionmaker, read_only=True) as lookup:
+                found = await user_for_token(lookup, token, kind=kind, now=now)
+            if found is not None:
+                session.add_all(found)
+        if found is None:
+            return None
+        if cache is not None:
+            cache.put(digest, *found, generation=generation)
+    if await _note_use(sessionmaker, session, found[1], now) and cache is not None:
+        cache.note_use(digest, now)
     return found
 
 
@@ -124,8 +139,8 @@ async def _note_use(
     session: AsyncSession,
     api_token: ApiToken,
     now: datetime,
-) -> None:
-    """Record when a token was last used, at most every few minutes.
+) -> bool:
+    """Record when a token was last used, at most every few minutes; True if it did.
 
     Writing on every request would turn each read into a write (and, on SQLite, contend
     for the one write lock) for a figure people only read to the nearest day (and a
@@ -134,20 +149,24 @@ async def _note_use(
     a short transaction of its own.
     """
     if api_token.last_used_at is not None and now - api_token.last_used_at < LAST_USED_EVERY:
-        return
+        return False
     if not is_read_only_session(session):
         api_token.last_used_at = now  # flushed when the route's session commits
-        return
+        return True
     # End the read transaction first: its pooled connection is returned before the writer
     # takes one, so a burst of such requests cannot each hold one connection while
     # waiting for a second (that emptied the pool: every request then waited 30 s).
     await session.commit()
     async with sessionmaker() as writer, writer.begin():
         await writer.execute(
-            update(ApiToken).where(ApiToken.id == api_token.id).values(last_used_at=now)
+            update(ApiToken)
+            .where(ApiToken.id == api_token.id)
+            .values(last_used_at=now)
+            .execution_options(**{KEEPS_LOOKUPS: True})
         )
     # As loaded: the row already says so, and the read-only session must not write it.
     set_committed_value(api_token, "last_used_at", now)
+    return True
 
 
 async def revoke_token(session: AsyncSession, token_id: int, user_id: int) -> bool:

@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.models import Device, Meeting, Notification, utcnow
 from meetbook.notifications.content import Event
 
-# PostgreSQL NOTIFY channel: a NOTIFY is delivered at commit (never for a rollback), so
-# workers wake the moment new outbox rows become visible.
+# PostgreSQL NOTIFY channel: sent after a commit that wrote outbox rows
+# (notifications/wakeup.py), so workers wake the moment new rows become visible.
 NOTIFY_CHANNEL = "meetbook_outbox"
 # Set on a session that wrote outbox rows; the app's after-commit hook wakes its worker.
 OUTBOX_WRITTEN = "meetbook.outbox_written"
@@ -71,10 +71,6 @@ async def enqueue(
             for device in devices
         )
     session.add_all(rows)
-    if not session.info.get(OUTBOX_WRITTEN):
-        session.info[OUTBOX_WRITTEN] = True
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            await session.execute(
-                text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
-            )
+    # The workers are woken once this commits (meetbook/notifications/wakeup.py).
+    session.info[OUTBOX_WRITTEN] = True
     return rows
