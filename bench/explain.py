@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.generate_data import Dataset
@@ -220,6 +220,8 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
                         result = await connection.exec_driver_sql("EXPLAIN " + statement, params)
                         plan = "\n".join(row[0] for row in result) + "\n(planned, not run)"
                         await session.rollback()
+                except ArgumentError as error:  # parameters exec_driver_sql cannot take
+                    plan = f"(not explained: {error})"
                 match = re.search(r"Execution Time: ([\d.]+) ms", plan)
                 report.items.append(
                     Explained(
