@@ -47,7 +47,7 @@ SQLAlchemy's `pool_pre_ping` costs three round trips per checkout on asyncpg (`B
   pool retries with another or a new one (the pool retries a checkout refused with
   `DisconnectionError`); no round trip. This is the test SQLAlchemy itself applies to
   decide that an error was a disconnect (`is_disconnect` on asyncpg);
-- a connection that sat unused for more than `IDLE_PING_SECONDS` gets one `;` (one
+- a connection that sat unused for more than `IDLE_PING_SECONDS` gets one `SELECT 1` (one
   round trip, simple protocol, no transaction): a connection dropped silently by a
   firewall or a hung host is found before a request uses it;
 - connections older than `POOL_RECYCLE_SECONDS` are replaced (`pool_recycle`), and the
@@ -143,7 +143,7 @@ def _checkout_check(ping_timeout: float) -> Callable[[Any, Any, Any], None]:
         if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
             return
         try:
-            dbapi_connection.run_async(lambda conn: conn.execute(";", timeout=ping_timeout))
+            dbapi_connection.run_async(lambda conn: conn.execute("SELECT 1", timeout=ping_timeout))
         except Exception as error:
             raise exc.DisconnectionError(f"the connection failed its ping: {error}") from error
 

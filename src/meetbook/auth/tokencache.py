@@ -39,8 +39,6 @@ from meetbook.models import ApiToken, User
 
 DEFAULT_TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
-# Session.info key: this transaction changed users or credentials.
-_CHANGED = "meetbook.auth_changed"
 # Attributes whose change alone leaves cached lookups valid.
 _BOOKKEEPING = frozenset({"last_used_at"})
 
@@ -133,18 +131,30 @@ class TokenCache:
         """Empty the cache after any commit of `sessionmaker`'s sessions that changed a
         user or a credential (module docstring)."""
         session_class = sessionmaker.kw["sync_session_class"]
-        event.listen(session_class, "after_flush", _note_flushed_changes)
-        event.listen(session_class, "do_orm_execute", _note_bulk_changes)
+        changed = f"meetbook.auth_changed.{id(self)}"  # Session.info key, one per cache
+
+        def after_flush(session: Session, _context: Any) -> None:
+            if _flushed_auth_changes(session):
+                session.info[changed] = True
+
+        def do_orm_execute(state: ORMExecuteState) -> None:
+            if _is_auth_change(state):
+                state.session.info[changed] = True
 
         def after_commit(session: Session) -> None:
-            if session.info.pop(_CHANGED, False):
+            if session.info.pop(changed, False):
                 self.clear()
 
+        def after_rollback(session: Session) -> None:
+            session.info.pop(changed, None)
+
+        event.listen(session_class, "after_flush", after_flush)
+        event.listen(session_class, "do_orm_execute", do_orm_execute)
         event.listen(session_class, "after_commit", after_commit)
-        event.listen(session_class, "after_rollback", _forget_changes)
+        event.listen(session_class, "after_rollback", after_rollback)
 
 
-def _note_flushed_changes(session: Session, _context: Any) -> None:
+def _flushed_auth_changes(session: Session) -> bool:
     # after_flush still sees the flushed objects in `dirty` and `deleted`.
     for row in (*session.dirty, *session.deleted):
         if not isinstance(row, User | ApiToken):
@@ -155,22 +165,15 @@ def _note_flushed_changes(session: Session, _context: Any) -> None:
             for prop in state.mapper.column_attrs
             if prop.key not in _BOOKKEEPING
         ):
-            session.info[_CHANGED] = True
-            return
+            return True
+    return False
 
 
-def _note_bulk_changes(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete):
-        return
-    if state.execution_options.get(KEEPS_LOOKUPS):
-        return
-    mappers = state.all_mappers
-    if any(mapper.class_ in (User, ApiToken) for mapper in mappers):
-        state.session.info[_CHANGED] = True
-
-
-def _forget_changes(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
+def _is_auth_change(state: ORMExecuteState) -> bool:
+    """An ORM UPDATE or DELETE of users or credentials (not marked KEEPS_LOOKUPS)."""
+    if not (state.is_update or state.is_delete) or state.execution_options.get(KEEPS_LOOKUPS):
+        return False
+    return any(mapper.class_ in (User, ApiToken) for mapper in state.all_mappers)
 
 
 # Execution option for an ORM UPDATE that leaves cached lookups valid (last_used_at).
