@@ -299,10 +299,10 @@ def worker_wake_up(sessionmaker: async_sessionmaker[AsyncSession]) -> WorkerWake
 
 
 async def settle(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-    """Let the wake-up NOTIFY under way finish: before the engine is disposed."""
+    """Let the wake-up NOTIFY under way finish and close its connection (at shutdown)."""
     wake_up = worker_wake_up(sessionmaker)
     if wake_up is not None:
-        await wake_up.idle()
+        await wake_up.aclose()
 
 
 # AsyncEngine.execution_options() makes a new proxy each call; one per engine suffices.

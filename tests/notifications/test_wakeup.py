@@ -53,7 +53,7 @@ async def notifying(
     try:
         yield sessionmaker, wake_up
     finally:
-        await wake_up.idle()
+        await wake_up.aclose()
         await engine.dispose()
 
 

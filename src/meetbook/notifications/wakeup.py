@@ -5,6 +5,10 @@ writing transaction: PostgreSQL serializes the commits of notifying transactions
 database-wide lock held through their WAL flush, so notifying writes could not share an
 fsync (no group commit). Sent afterwards, the writes commit in parallel again.
 
+The `NOTIFY`s go through a connection of their own (one per process, opened at the first
+one), not through the request pool: a wake-up never waits for a pooled connection, and
+requests never wait behind a wake-up when the pool is exhausted.
+
 Per process, at most one `NOTIFY` is in flight; commits made while it is under way ask
 for one more, sent when it ends (it must start after their commit to wake a worker
 that would otherwise claim before their rows were visible). A burst of N commits thus
@@ -18,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from meetbook.notifications.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger("meetbook.outbox")
 
+# Seconds a NOTIFY may take to connect or run before it is given up (workers poll anyway).
+SEND_TIMEOUT = 10.0
 # One round trip (simple query protocol): the three statements run as one transaction.
 NOTIFY_SQL = f"BEGIN; SET LOCAL synchronous_commit TO off; NOTIFY {NOTIFY_CHANNEL}; COMMIT"
 
@@ -32,8 +38,9 @@ class WorkerWakeUp:
     """Sends `NOTIFY` on `NOTIFY_CHANNEL` after commits, coalesced (module docstring)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        self.url = engine.url
         self.sent = 0  # NOTIFYs sent by this process (tests, benchmarks)
+        self._engine: AsyncEngine | None = None  # the sender's own, opened on first use
         self._task: asyncio.Task[None] | None = None
         self._again = False
 
@@ -52,10 +59,32 @@ class WorkerWakeUp:
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
+    async def aclose(self) -> None:
+        """Let the NOTIFY under way finish, then close the sender's connection."""
+        await self.idle()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    def _sender(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = create_async_engine(
+                self.url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=SEND_TIMEOUT,
+                connect_args={
+                    "timeout": SEND_TIMEOUT,
+                    "command_timeout": SEND_TIMEOUT,
+                    "server_settings": {"application_name": "meetbook-wakeup"},
+                },
+            )
+        return self._engine
+
     async def _send(self) -> None:
         while True:
             try:
-                async with self.engine.connect() as connection:
+                async with self._sender().connect() as connection:
                     raw = await connection.get_raw_connection()
                     driver = raw.driver_connection
                     assert driver is not None
