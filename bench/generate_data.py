@@ -101,7 +101,10 @@ class Dataset:
 # Rows -----------------------------------------------------------------------------------
 
 USER_COLUMNS = ("id", "email", "name", "timezone", "password_hash", "created_at")
-TEAM_COLUMNS = ("id", "name", "created_at")
+TEAM_COLUMNS = ("id", "name", "created_at", "max_days_ahead")
+# The bench's creates are dated 15 years ahead (past all the generated meetings, so none
+# overlaps one): its teams take bookings that far ahead (the default horizon is 730 days).
+TEAM_HORIZON_DAYS = 36_500
 MEMBER_COLUMNS = ("team_id", "user_id", "role", "created_at")
 TOKEN_COLUMNS = (
     "id",
@@ -195,7 +198,7 @@ class _Generator:
 
     def teams(self) -> Iterator[tuple[Any, ...]]:
         for team in range(1, self.scale.teams + 1):
-            yield (team, f"Bench Team {team}", self.start)
+            yield (team, f"Bench Team {team}", self.start, TEAM_HORIZON_DAYS)
 
     def memberships(self) -> Iterator[tuple[Any, ...]]:
         for team, users in self.members.items():

@@ -16,10 +16,11 @@ from meetbook import __version__
 from meetbook.accounts.endpoints import router as accounts_router
 from meetbook.accounts.people_endpoints import router as people_router
 from meetbook.apidocs import install_api_docs
+from meetbook.auth.tokencache import TokenCache
 from meetbook.availability.endpoints import router as availability_router
 from meetbook.clock import Clock
 from meetbook.config import Settings, get_settings
-from meetbook.db import create_engine, create_sessionmaker
+from meetbook.db import create_engine, create_sessionmaker, settle
 from meetbook.errors import install_error_handlers
 from meetbook.httpmetrics import HttpMetricsMiddleware
 from meetbook.meetings.endpoints import router as meetings_router
@@ -82,15 +83,18 @@ def create_app(
         app.state.engine = engine
         if not run_worker:
             app.state.sessionmaker = create_sessionmaker(engine)
+            app.state.token_cache.watch(app.state.sessionmaker)
             try:
                 yield
             finally:
+                await settle(app.state.sessionmaker)
                 await engine.dispose()
             return
         from meetbook.notifications.worker import OutboxWorker, providers_from_settings
 
         wake = _Wake()
         app.state.sessionmaker = create_sessionmaker(engine, on_outbox_commit=wake)
+        app.state.token_cache.watch(app.state.sessionmaker)
         providers = providers_from_settings(settings, app.state.sessionmaker)
         worker = OutboxWorker(app.state.sessionmaker, providers, settings)
         wake.worker = worker
@@ -105,6 +109,7 @@ def create_app(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(task, timeout=WORKER_SHUTDOWN_SECONDS)
             await providers.aclose()
+            await settle(app.state.sessionmaker)
             await engine.dispose()
 
     app = FastAPI(
@@ -119,6 +124,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.run_worker = run_worker
+    app.state.token_cache = TokenCache(settings.token_cache_seconds)
     # One limiter for the API and the web page (install_web keeps one that exists).
     if getattr(app.state, "rate_limiter", None) is None:
         app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)

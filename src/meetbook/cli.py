@@ -178,13 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
 async def _in_transaction(
     settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]
 ) -> Any:
-    from meetbook.db import create_engine, create_sessionmaker
+    from meetbook.db import create_engine, create_sessionmaker, settle
 
     engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
+        async with sessionmaker() as session, session.begin():
             return await work(session)
     finally:
+        await settle(sessionmaker)  # the workers' NOTIFY, if the work wrote notifications
         await engine.dispose()
 
 

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Seconds a request may wait for a database connection before answering 503.
     db_timeout: float = Field(default=10.0, gt=0, le=300)
+    # PostgreSQL: SQLAlchemy's pre-ping on every checkout (3 round trips on asyncpg)
+    # instead of meetbook's cheaper check (meetbook/db.py, "Checking PostgreSQL
+    # connections"). Off unless the cheaper check proves not enough on your network.
+    db_pre_ping: bool = False
+    # Seconds a bearer-token lookup is reused within one API process (0: off). A token
+    # revoked through another process keeps working there for up to this long
+    # (meetbook/auth/tokencache.py).
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     @field_validator("database_url")
     @classmethod

@@ -36,19 +36,42 @@ On SQLite, where only one connection may write at a time:
 A write session must not open a second write session on the same database in the same
 task (the second would wait for the first forever); waiting on the lock is bounded by
 the busy timeout and then answers 503 like a locked database.
+
+Checking PostgreSQL connections
+-------------------------------
+SQLAlchemy's `pool_pre_ping` costs three round trips per checkout on asyncpg (`BEGIN`,
+`;`, `ROLLBACK`), on every request. Instead (`_checkout_check`):
+
+- a connection asyncpg already knows to be closed (the server restarted or ended it:
+  the socket's end is read by the event loop as it arrives) is thrown away and the
+  pool retries with another or a new one (the pool retries a checkout refused with
+  `DisconnectionError`); no round trip. This is the test SQLAlchemy itself applies to
+  decide that an error was a disconnect (`is_disconnect` on asyncpg);
+- a connection that sat unused for more than `IDLE_PING_SECONDS` gets one `SELECT 1` (one
+  round trip, simple protocol, no transaction): a connection dropped silently by a
+  firewall or a hung host is found before a request uses it;
+- connections older than `POOL_RECYCLE_SECONDS` are replaced (`pool_recycle`), and the
+  pool is LIFO, so under light load the few connections in use stay warm while the rest
+  age out instead of each waiting its turn to go stale.
+
+A disconnect on a connection that passed the check (it died between the check and the
+statement) still answers 503, and SQLAlchemy then invalidates every pooled connection
+opened before it, so the next requests connect afresh. `MEETBOOK_DB_PRE_PING=true`
+restores SQLAlchemy's pre-ping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -60,6 +83,9 @@ from sqlalchemy.orm import Session
 
 from meetbook.config import Settings
 
+if TYPE_CHECKING:
+    from meetbook.notifications.wakeup import WorkerWakeUp
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option marking a connection's transactions as read-only (see the docstring).
 READ_ONLY_OPTION = "meetbook_read_only"
@@ -68,6 +94,11 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _HOLDS_WRITE_LOCK = "meetbook.holds_write_lock"
 # The first six letters of the statements that write (REPLACE is REPLAC).
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLAC")
+# PostgreSQL pool: see "Checking PostgreSQL connections" in the docstring.
+IDLE_PING_SECONDS = 10.0
+POOL_RECYCLE_SECONDS = 1800
+# connection record info key: when the connection last went back to the pool.
+_CHECKED_IN_AT = "meetbook.checked_in_at"
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -84,7 +115,9 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         "pool_size": 10,
         "max_overflow": 10,
         "pool_timeout": settings.db_timeout,
-        "pool_pre_ping": True,
+        "pool_pre_ping": settings.db_pre_ping,
+        "pool_recycle": POOL_RECYCLE_SECONDS,
+        "pool_use_lifo": True,
         "connect_args": {
             "timeout": settings.db_timeout,
             "command_timeout": settings.db_timeout * 3,
@@ -92,7 +125,34 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         },
     }
     options.update(overrides)
-    return create_async_engine(settings.database_url, **options)
+    engine = create_async_engine(settings.database_url, **options)
+    if not options["pool_pre_ping"]:
+        event.listen(engine.sync_engine.pool, "checkout", _checkout_check(settings.db_timeout))
+        event.listen(engine.sync_engine.pool, "checkin", _note_checkin)
+    return engine
+
+
+def _checkout_check(ping_timeout: float) -> Callable[[Any, Any, Any], None]:
+    """The pool's checkout listener (docstring: "Checking PostgreSQL connections")."""
+
+    def check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # Raising DisconnectionError makes the pool drop this one and try again.
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError("the connection was closed by the server")
+        checked_in_at = record.info.get(_CHECKED_IN_AT)
+        if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.run_async(lambda conn: conn.execute("SELECT 1", timeout=ping_timeout))
+        except Exception as error:
+            raise exc.DisconnectionError(f"the connection failed its ping: {error}") from error
+
+    return check
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
 
 
 def _database_key(url: str) -> str:
@@ -206,24 +266,43 @@ def create_sessionmaker(
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions for `engine`; `on_outbox_commit` runs after a commit that wrote notifications."""
 
+    from meetbook.notifications.outbox import OUTBOX_WRITTEN
+    from meetbook.notifications.wakeup import WorkerWakeUp
+
     class AppSession(Session):
         """A Session class of this sessionmaker's own, so its event hooks stay local to it."""
 
-    if on_outbox_commit is not None:
-        from meetbook.notifications.outbox import OUTBOX_WRITTEN
+    # PostgreSQL: NOTIFY the workers of every process after the commit (wakeup.py).
+    wake_up = WorkerWakeUp(engine) if engine.dialect.name == "postgresql" else None
 
-        @event.listens_for(AppSession, "after_commit")
-        def _wake_worker(session: Session) -> None:
-            if session.info.pop(OUTBOX_WRITTEN, False):
+    @event.listens_for(AppSession, "after_commit")
+    def _wake_workers(session: Session) -> None:
+        if session.info.pop(OUTBOX_WRITTEN, False):
+            if wake_up is not None:
+                wake_up.request()
+            if on_outbox_commit is not None:
                 on_outbox_commit()
 
     @event.listens_for(AppSession, "after_rollback")
     def _forget(session: Session) -> None:
         session.info.pop("meetbook.outbox_written", None)
 
+    AppSession.worker_wake_up = wake_up  # type: ignore[attr-defined]
     return async_sessionmaker(
         engine, expire_on_commit=False, autoflush=False, sync_session_class=AppSession
     )
+
+
+def worker_wake_up(sessionmaker: async_sessionmaker[AsyncSession]) -> WorkerWakeUp | None:
+    """The after-commit NOTIFY sender of `sessionmaker` (PostgreSQL), or None."""
+    return getattr(sessionmaker.kw["sync_session_class"], "worker_wake_up", None)
+
+
+async def settle(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Let the wake-up NOTIFY under way finish and close its connection (at shutdown)."""
+    wake_up = worker_wake_up(sessionmaker)
+    if wake_up is not None:
+        await wake_up.aclose()
 
 
 # AsyncEngine.execution_options() makes a new proxy each call; one per engine suffices.

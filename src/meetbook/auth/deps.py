@@ -40,7 +40,12 @@ async def current_token(
         raise Unauthorized()
     # Looked up in a short transaction of its own: the route's session begins only at its
     # first statement, so nothing is held while the route waits for the request body.
-    found = await lookup_token(request.app.state.sessionmaker, session, credentials.credentials)
+    found = await lookup_token(
+        request.app.state.sessionmaker,
+        session,
+        credentials.credentials,
+        cache=getattr(request.app.state, "token_cache", None),
+    )
     if found is None:
         raise Unauthorized("The bearer token is unknown or has been revoked.")
     request.state.user_id = found[0].id

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.availability.calendar import enqueue_calendar_sync
@@ -511,6 +511,24 @@ async def _flush_slots(session: AsyncSession, statement: Any = None) -> None:
     except IntegrityError:
         # PostgreSQL's exclusion constraint caught an overlap booked concurrently.
         raise Conflict(SLOT_TAKEN.format(who="a participant")) from None
+    except DBAPIError as error:
+        # Two transactions booking overlapping slots of the same people wait on each
+        # other's exclusion-constraint check; PostgreSQL ends one of them as a deadlock.
+        # It waits only on an overlapping slot, so for the loser the slot is taken.
+        if _sqlstate(error) == DEADLOCK_DETECTED:
+            raise Conflict(SLOT_TAKEN.format(who="a participant")) from None
+        raise
+
+
+DEADLOCK_DETECTED = "40P01"
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    for cause in (error.orig, getattr(error.orig, "__cause__", None)):
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if code:
+            return str(code)
+    return None
 
 
 async def _outside_working_hours(session: AsyncSession, meeting: Meeting, start: int) -> bool:

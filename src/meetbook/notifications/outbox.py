@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.models import Device, Meeting, Notification, utcnow
 from meetbook.notifications.content import Event
 
-# PostgreSQL NOTIFY channel: a NOTIFY is delivered at commit (never for a rollback), so
-# workers wake the moment new outbox rows become visible.
+# PostgreSQL NOTIFY channel: sent after a commit that wrote outbox rows
+# (notifications/wakeup.py), so workers wake the moment new rows become visible.
 NOTIFY_CHANNEL = "meetbook_outbox"
 # Set on a session that wrote outbox rows; the app's after-commit hook wakes its worker.
 OUTBOX_WRITTEN = "meetbook.outbox_written"
@@ -76,13 +76,9 @@ async def enqueue(
 
 
 async def wake_workers(session: AsyncSession) -> None:
-    """Have the workers look for new rows once this transaction commits."""
-    if not session.info.get(OUTBOX_WRITTEN):
-        session.info[OUTBOX_WRITTEN] = True
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            await session.execute(
-                text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL}
-            )
+    """Have the workers look for new rows once this transaction commits (the NOTIFY is
+    sent after the commit, coalesced: meetbook/notifications/wakeup.py)."""
+    session.info[OUTBOX_WRITTEN] = True
 
 
 # Account emails (`accounts/emails.py`): an invite or a password reset, email only.

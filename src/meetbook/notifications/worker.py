@@ -236,7 +236,7 @@ async def run_standalone(settings: Settings, *, concurrency: int) -> None:
     """`meetbook worker` until SIGINT/SIGTERM: finish the sends under way, hand back the rest."""
     import signal
 
-    from meetbook.db import create_engine, create_sessionmaker
+    from meetbook.db import create_engine, create_sessionmaker, settle
 
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
@@ -261,4 +261,5 @@ async def run_standalone(settings: Settings, *, concurrency: int) -> None:
         await worker.run(stop)
     finally:
         await providers.aclose()
+        await settle(sessionmaker)
         await engine.dispose()
