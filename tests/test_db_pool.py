@@ -16,14 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from meetbook import db
 from meetbook.db import create_engine
-from tests.conftest import backend_of, settings_for
+from tests.conftest import settings_for
 
 
 @pytest_asyncio.fixture
-async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if backend_of(database_url) != "postgres":
-        pytest.skip("the pool check is PostgreSQL's")
-    engine = create_engine(settings_for(database_url, tmp_path), pool_size=1, max_overflow=0)
+async def engine(postgres_admin_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    # The pool check is PostgreSQL's; it needs no tables, so the server's own database.
+    engine = create_engine(settings_for(postgres_admin_url, tmp_path), pool_size=1, max_overflow=0)
     yield engine
     await engine.dispose()
 
