@@ -90,7 +90,10 @@ async def _public_form(request: Request) -> dict[str, str] | None:
 @router.get("/forgot-password")
 async def forgot_password_form(request: Request, viewer: MaybeViewer) -> Response:
     return _public_page(
-        request, "forgot_password.html", {"title": _("Forgot password") + " · meetbook"}, viewer=viewer
+        request,
+        "forgot_password.html",
+        {"title": _("Forgot password") + " · meetbook"},
+        viewer=viewer,
     )
 
 

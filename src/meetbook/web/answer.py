@@ -60,10 +60,14 @@ _BUTTONS = {
     ("propose", "confirmed"): N_("Propose this time"),
 }
 _DONE = {
-    "confirm": N_("You confirmed the meeting with %(other)s on %(when)s. You both get a calendar invite."),
+    "confirm": N_(
+        "You confirmed the meeting with %(other)s on %(when)s. You both get a calendar invite."
+    ),
     "reject": N_("You rejected the request from %(other)s. They will be told."),
     "propose": N_("You proposed %(when)s to %(other)s. They will be asked to answer."),
-    "accept": N_("You moved the meeting with %(other)s to %(when)s. You both get an updated invite."),
+    "accept": N_(
+        "You moved the meeting with %(other)s to %(when)s. You both get an updated invite."
+    ),
     "decline": N_("You kept the meeting with %(other)s on %(when)s. They will be told."),
 }
 

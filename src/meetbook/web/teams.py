@@ -249,7 +249,10 @@ async def invite(
             status_code=error.status,
         )
     return _done(
-        request, team_id, _("Invited %(email)s: the sign-up link is on its way.", email=created.email), "#invites"
+        request,
+        team_id,
+        _("Invited %(email)s: the sign-up link is on its way.", email=created.email),
+        "#invites",
     )
 
 
