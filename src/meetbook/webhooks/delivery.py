@@ -360,7 +360,7 @@ def _disabled_email(
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = f"<notification-{row.id}.webhook-{hook.id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    deliveries = f"{base_url}/api/v3/teams/{hook.team_id}/webhooks/{hook.id}/deliveries"
+    deliveries = f"GET {base_url}/api/v3/teams/{hook.team_id}/webhooks/{hook.id}/deliveries"
     lines = [
         _("Hello %(to_name)s,", to_name=one_line(item.reader.name)),
         "",
@@ -368,7 +368,7 @@ def _disabled_email(
         hook.url,
         _("because %(reason)s.", reason=_disabled_reason(row.context)),
         "",
-        _("Its recent deliveries: %(url)s", url=f"GET {deliveries}"),
+        _("Its recent deliveries: %(url)s", url=deliveries),
         _("When the endpoint works again, add the webhook again (it gets a new secret)."),
     ]
     message.set_content("\n".join(lines) + "\n", cte="quoted-printable")
