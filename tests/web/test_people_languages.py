@@ -6,9 +6,10 @@ import httpx
 from sqlalchemy import select, update
 
 from meetbook.accounts import service as accounts
-from meetbook.models import Notification, PasswordReset, User
+from meetbook.auth.links import link_token
+from meetbook.models import Notification, PasswordReset, TeamInvite, User
 from meetbook.notifications.account_email import render_account_email
-from tests.web.conftest import Person, World, csrf_of, sign_in
+from tests.web.conftest import SECRET_KEY, Person, World, csrf_of, sign_in
 
 
 async def _speak(app, person: Person, locale: str) -> None:
@@ -107,3 +108,24 @@ async def test_team_pages_in_german(app, client, world: World) -> None:
     assert "Invite people" not in page.text and "Members" not in page.text
     teams = await client.get("/teams")
     assert "Ihre Teams" in teams.text
+
+
+async def test_a_withdrawn_invite_s_page_says_why_in_the_browser_s_language(
+    app, client, world: World
+) -> None:
+    ana = await world.person("Ana Admin")
+    team_id = await _admin_team(app, world, ana)
+    csrf = await sign_in(client, ana)
+    await client.post(
+        f"/teams/{team_id}/invites", data={"csrf_token": csrf, "email": "x@example.com"}
+    )
+    async with app.state.sessionmaker() as session:
+        invite = await session.scalar(select(TeamInvite).where(TeamInvite.email == "x@example.com"))
+    assert invite is not None
+    await client.post(f"/teams/{team_id}/invites/{invite.id}/revoke", data={"csrf_token": csrf})
+    token = link_token(SECRET_KEY, "invite", invite.id, invite.salt)
+    visitor = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
+    page = await visitor.get(f"/invite/{token}", headers={"Accept-Language": "de-CH, en;q=0.5"})
+    assert page.status_code == 404
+    assert "Dieser Link funktioniert nicht" in page.text
+    assert "Diese Einladung wurde von einem Team-Admin zurückgezogen" in page.text

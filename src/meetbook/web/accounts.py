@@ -165,7 +165,8 @@ def _link_problem(
 ) -> Response:
     context = {
         "title": _("This link does not work") + " · meetbook",
-        "message": error.message,
+        # The link's problems are catalog messages (accounts/links.py); others stay English.
+        "message": _(error.message),
         "retry": retry,
     }
     return render(request, "link_problem.html", context, viewer=viewer, status_code=error.status)
