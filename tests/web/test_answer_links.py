@@ -276,3 +276,25 @@ async def test_a_link_stops_working_when_the_meeting_starts(app, world, pair, in
         assert page.status_code == 410
         assert "has started" in page.text
         assert (await browser.post(links["confirm"])).status_code == 410
+
+
+async def test_the_email_and_its_link_pages_speak_the_recipient_s_language(
+    app, world, pair, inbox
+) -> None:
+    requester, recipient, team_id = pair
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(update(User).where(User.id == recipient.id).values(locale="de"))
+    await world.meeting(requester, recipient, team_id, days=3)
+    [email] = await _mail(app, inbox, recipient)
+    text = email.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Ohne Anmeldung antworten" in text
+    links = _links(email)
+
+    async with _fresh(app) as browser:  # signed out, no Accept-Language: the addressee's
+        page = await browser.get(links["confirm"])
+        assert '<html lang="de">' in page.text and "Diesen Termin bestätigen" in page.text
+        done = await browser.post(links["confirm"])
+        assert "Sie haben den Termin mit Rita Requester am " in done.text
+        again = await browser.post(links["confirm"])
+        assert again.status_code == 410
+        assert "Dieser Link wurde bereits verwendet" in again.text

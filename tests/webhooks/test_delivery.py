@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from standardwebhooks import Webhook as Verifier
 from standardwebhooks import WebhookVerificationError
 
-from meetbook.models import DevEmail, Notification, Webhook
+from meetbook.models import DevEmail, Notification, User, Webhook
 from meetbook.notifications.mailbox import DevMailbox
 from meetbook.notifications.retention import delete_expired
 from meetbook.notifications.worker import OutboxWorker, Providers
@@ -354,3 +354,28 @@ async def test_retention_deletes_old_attempts(
     later = worker_clock.now + timedelta(days=settings.retention_days + 1)
     assert (await delete_expired(sessionmaker, settings, later))["webhook_attempts"] == 1
     assert await _log(client, team, hook) == []
+
+
+async def test_the_disabled_note_speaks_its_admin_s_language(
+    client: httpx.AsyncClient,
+    team: Team,
+    receiver: Receiver,
+    worker: OutboxWorker,
+    clock: MovableClock,
+    sessionmaker: Any,
+) -> None:
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(User).where(User.id == team.admin.id).values(locale="de"))
+    hook = await add_webhook(client, team, receiver)
+    receiver.answers = [410]
+    await create_meeting(client, team.member, team.other, team.id, future(clock))
+    await worker.drain()
+    await worker.drain()  # the note to the admins
+    async with sessionmaker() as session:
+        stored = await session.get(Webhook, hook["id"])
+        mails = (await session.scalars(select(DevEmail))).all()
+    # The API's reason stays English; the admin's email is German.
+    assert stored.disabled_reason == "the endpoint answered 410 Gone"
+    [note] = [m for m in mails if "Webhook" in m.subject]
+    assert note.subject == "Ein Webhook von Acme wurde deaktiviert"
+    assert "weil der Endpunkt mit 410 Gone geantwortet hat." in note.raw

@@ -18,6 +18,7 @@ from meetbook.accounts.service import ROLES, check_email, create_user, normalize
 from meetbook.auth.links import link_matches, link_row_id, new_salt
 from meetbook.auth.strength import check_new_password
 from meetbook.errors import BadRequest, Conflict, NotFound
+from meetbook.i18n import N_
 from meetbook.models import PasswordReset, TeamInvite, TeamMember, User
 from meetbook.notifications.outbox import enqueue_account_email
 
@@ -28,12 +29,13 @@ RESET_LIFETIME = timedelta(hours=1)
 # More reset emails than this per account and hour are not sent (no mail-bombing).
 RESETS_PER_HOUR = 3
 
-LINK_UNKNOWN = "This link is not valid: check that it was copied whole."
-INVITE_USED = "This invite has already been used. Sign in instead."
-INVITE_REVOKED = "This invite was withdrawn by a team admin; ask them for a new one."
-INVITE_EXPIRED = "This invite has expired (they last 7 days); ask a team admin for a new one."
-RESET_DONE = "This reset link has already been used or replaced; ask for a new one."
-RESET_EXPIRED = "This reset link has expired (they last 1 hour); ask for a new one."
+# Why a link cannot be used: the API says these in English; the pages translate them.
+LINK_UNKNOWN = N_("This link is not valid: check that it was copied whole.")
+INVITE_USED = N_("This invite has already been used. Sign in instead.")
+INVITE_REVOKED = N_("This invite was withdrawn by a team admin; ask them for a new one.")
+INVITE_EXPIRED = N_("This invite has expired (they last 7 days); ask a team admin for a new one.")
+RESET_DONE = N_("This reset link has already been used or replaced; ask for a new one.")
+RESET_EXPIRED = N_("This reset link has expired (they last 1 hour); ask for a new one.")
 
 
 def _row_id(token: object) -> int:

@@ -66,6 +66,8 @@ class CalendarRead:
     status: Status
     busy: tuple[Busy, ...] = ()
     message: str | None = None
+    # Why it could not be read (the server's words), for a page to say in its language.
+    reason: str | None = None
 
     def as_json(self) -> dict[str, str | None]:
         return {"status": self.status, "message": self.message}
@@ -208,7 +210,9 @@ async def _read(
         reason = getattr(problem, "reason", None) or str(problem)
         log.warning("calendar.read_failed", extra={"user_id": link.user_id, "reason": reason})
         _note_outcome(link.user_id, reason)
-        return CalendarRead("unavailable", message=f"Your calendar could not be read: {reason}.")
+        return CalendarRead(
+            "unavailable", message=f"Your calendar could not be read: {reason}.", reason=reason
+        )
     _note_outcome(link.user_id, None)
     return CalendarRead("ok", tuple(busy))
 
@@ -247,7 +251,7 @@ def member_message(read: CalendarRead, viewer_id: int, member_id: int) -> Calend
     if viewer_id == member_id or read.message is None:
         return read
     text = read.message.replace("Your calendar", "Their linked calendar", 1)
-    return CalendarRead(read.status, read.busy, text)
+    return CalendarRead(read.status, read.busy, text, read.reason)
 
 
 # The confirm's check -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.errors import Conflict
+from meetbook.i18n import N_, _
 from meetbook.meetings.machine import ActionName, awaited_user_id, effective_status
 from meetbook.models import AnswerLinkUse, Meeting
 
@@ -99,22 +100,35 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# Why a link stopped working once its meeting moved on, by the meeting's status now.
+_STATUS_VOID = {
+    "pending": N_("The meeting is pending now, so this link no longer works."),
+    "confirmed": N_("The meeting is confirmed now, so this link no longer works."),
+    "rejected": N_("The meeting is rejected now, so this link no longer works."),
+    "cancelled": N_("The meeting is cancelled now, so this link no longer works."),
+    "expired": N_("The meeting is expired now, so this link no longer works."),
+    "completed": N_("The meeting is completed now, so this link no longer works."),
+}
+
+
 async def why_void(
     session: AsyncSession, grant: AnswerGrant, token: str, meeting: Meeting | None, now: datetime
 ) -> str | None:
-    """Why the link no longer works, or None while it does."""
+    """Why the link no longer works (in the reader's language, for the page), or None."""
     if meeting is None:
-        return "This meeting no longer exists, so this link no longer works."
+        return _("This meeting no longer exists, so this link no longer works.")
     used = await session.scalar(
         select(exists().where(AnswerLinkUse.token_hash == token_hash(token)))
     )
     if used:
-        return "This link has already been used, so it no longer works."
+        return _("This link has already been used, so it no longer works.")
     now_ts = int(now.timestamp())
     if now_ts >= meeting.start_time:
-        return "The meeting has started, so this link no longer works."
+        return _("The meeting has started, so this link no longer works.")
     status = effective_status(meeting, now_ts)
     if status != grant.status:
+        if status in _STATUS_VOID:
+            return _(_STATUS_VOID[status])
         return f"The meeting is {status} now, so this link no longer works."
     same_state = (
         meeting.sequence == grant.sequence
@@ -122,7 +136,7 @@ async def why_void(
         and awaited_user_id(meeting, status) == grant.user_id
     )
     if not same_state:
-        return "The meeting has changed since this email was sent, so this link no longer works."
+        return _("The meeting has changed since this email was sent, so this link no longer works.")
     return None
 
 

@@ -25,6 +25,7 @@ from meetbook.auth.sessions import issue_session
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest
+from meetbook.i18n import N_, _
 from meetbook.meetings.timeparse import is_valid_zone
 from meetbook.models import Team, TeamInvite
 from meetbook.ratelimit import RateLimiter
@@ -47,7 +48,7 @@ from meetbook.web.templating import render
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
 MAX_FIELD = 1024
-EXPIRED_FORM = "The form had expired, so nothing was sent. Please try again."
+EXPIRED_FORM = N_("The form had expired, so nothing was sent. Please try again.")
 
 
 def _public_page(
@@ -89,7 +90,10 @@ async def _public_form(request: Request) -> dict[str, str] | None:
 @router.get("/forgot-password")
 async def forgot_password_form(request: Request, viewer: MaybeViewer) -> Response:
     return _public_page(
-        request, "forgot_password.html", {"title": "Forgot password · meetbook"}, viewer=viewer
+        request,
+        "forgot_password.html",
+        {"title": _("Forgot password") + " · meetbook"},
+        viewer=viewer,
     )
 
 
@@ -97,14 +101,14 @@ async def forgot_password_form(request: Request, viewer: MaybeViewer) -> Respons
 async def forgot_password(request: Request, session: SessionDep, now: Now) -> Response:
     started = time.monotonic()
     fields = await _public_form(request)
-    context: dict[str, Any] = {"title": "Forgot password · meetbook"}
+    context: dict[str, Any] = {"title": _("Forgot password") + " · meetbook"}
     if fields is None:
         return _public_page(
-            request, "forgot_password.html", {**context, "error": EXPIRED_FORM}, status_code=403
+            request, "forgot_password.html", {**context, "error": _(EXPIRED_FORM)}, status_code=403
         )
     email = fields.get("email", "").strip()[:254]
     if not email:
-        context["error"] = "Enter your email address."
+        context["error"] = _("Enter your email address.")
         return _public_page(request, "forgot_password.html", context, status_code=400)
     limiter: RateLimiter = request.app.state.rate_limiter
     address = request.client.host if request.client else "unknown"
@@ -124,17 +128,17 @@ async def reset_form(
         await links.open_reset(session, secret_key(request), token, now)
     except ApiError as error:
         return _link_problem(request, error, viewer, retry="/forgot-password")
-    context = {"title": "Choose a new password · meetbook", "token": token}
+    context = {"title": _("Choose a new password") + " · meetbook", "token": token}
     return _public_page(request, "reset_password.html", context, viewer=viewer)
 
 
 @router.post("/password-reset/{token}")
 async def reset(request: Request, token: str, session: SessionDep, now: Now) -> Response:
     fields = await _public_form(request)
-    context: dict[str, Any] = {"title": "Choose a new password · meetbook", "token": token}
+    context: dict[str, Any] = {"title": _("Choose a new password") + " · meetbook", "token": token}
     if fields is None:
         return _public_page(
-            request, "reset_password.html", {**context, "error": EXPIRED_FORM}, status_code=403
+            request, "reset_password.html", {**context, "error": _(EXPIRED_FORM)}, status_code=403
         )
     password = fields.get("password", "")[:MAX_FIELD]
     try:
@@ -148,7 +152,10 @@ async def reset(request: Request, token: str, session: SessionDep, now: Now) -> 
     add_flash(
         request,
         response,
-        Flash("success", "Your password is changed and you are signed out everywhere. Sign in."),
+        Flash(
+            "success",
+            _("Your password is changed and you are signed out everywhere. Sign in."),
+        ),
     )
     return response
 
@@ -157,8 +164,9 @@ def _link_problem(
     request: Request, error: ApiError, viewer: Viewer | None, *, retry: str
 ) -> Response:
     context = {
-        "title": "This link does not work · meetbook",
-        "message": error.message,
+        "title": _("This link does not work") + " · meetbook",
+        # The link's problems are catalog messages (accounts/links.py); others stay English.
+        "message": _(error.message),
         "retry": retry,
     }
     return render(request, "link_problem.html", context, viewer=viewer, status_code=error.status)
@@ -173,7 +181,7 @@ async def _invite_context(
     team = await session.get(Team, invite.team_id)
     account = await links.account_for_invite(session, invite)
     return {
-        "title": f"Join {team.name if team else 'a team'} · meetbook",
+        "title": _("Join %(team)s", team=team.name if team else _("a team")) + " · meetbook",
         "team_name": team.name if team else "a team",
         "invite": invite,
         "token": token,
@@ -213,7 +221,7 @@ async def accept_invite(
     fields = await _public_form(request)
     context = await _invite_context(session, invite, token, viewer)
     if fields is None:
-        context["error"] = EXPIRED_FORM
+        context["error"] = _(EXPIRED_FORM)
         return _public_page(request, "invite.html", context, viewer=viewer, status_code=403)
     values = {
         "name": fields.get("name", "").strip()[:200],
@@ -222,9 +230,9 @@ async def accept_invite(
     password = fields.get("password", "")[:MAX_FIELD]
     errors: dict[str, str] = {}
     if not values["name"]:
-        errors["name"] = "Enter your name."
+        errors["name"] = _("Enter your name.")
     if values["timezone"] and not is_valid_zone(values["timezone"]):
-        errors["timezone"] = "Choose a timezone from the list."
+        errors["timezone"] = _("Choose a timezone from the list.")
     if not errors:
         try:
             user = await links.accept_with_new_account(
@@ -258,7 +266,7 @@ def _joined(request: Request, team_id: int, session_secret: str | None) -> Respo
     response = RedirectResponse(f"/teams/{team_id}", status_code=303)
     if session_secret is not None:
         start_session(request, response, session_secret)
-    add_flash(request, response, Flash("success", "Welcome! You are now a member of this team."))
+    add_flash(request, response, Flash("success", _("Welcome! You are now a member of this team.")))
     return response
 
 
@@ -285,6 +293,6 @@ async def change_password(
     add_flash(
         request,
         response,
-        Flash("success", "Password changed. Your other browsers were signed out."),
+        Flash("success", _("Password changed. Your other browsers were signed out.")),
     )
     return response

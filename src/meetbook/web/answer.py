@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError
+from meetbook.i18n import N_, _, use_locale
 from meetbook.jsonbody import validate_body
 from meetbook.meetings import answer_links, service
 from meetbook.meetings.answer_links import LINK_ACTIONS, AnswerGrant, AnswerLinks, LinkAction
@@ -35,35 +36,39 @@ from meetbook.web.templating import render
 log = logging.getLogger("meetbook.web")
 router = APIRouter(include_in_schema=False)
 
-INVALID = "This link is not valid. It may have been copied incompletely."
-NOT_YOURS = (
-    "This link was sent to someone else, and you are signed in as {name}. "
+INVALID = N_("This link is not valid. It may have been copied incompletely.")
+NOT_YOURS = N_(
+    "This link was sent to someone else, and you are signed in as %(name)s. "
     "Answer from the meeting page instead, or sign out to use the link."
 )
 
 # What each link's page says and does, by the link and what the email asked about.
 _TITLES = {
-    ("confirm", "pending"): "Confirm this meeting",
-    ("reject", "pending"): "Reject this meeting request",
-    ("propose", "pending"): "Propose another time",
-    ("confirm", "confirmed"): "Accept the new time",
-    ("reject", "confirmed"): "Keep the current time",
-    ("propose", "confirmed"): "Propose another time",
+    ("confirm", "pending"): N_("Confirm this meeting"),
+    ("reject", "pending"): N_("Reject this meeting request"),
+    ("propose", "pending"): N_("Propose another time"),
+    ("confirm", "confirmed"): N_("Accept the new time"),
+    ("reject", "confirmed"): N_("Keep the current time"),
+    ("propose", "confirmed"): N_("Propose another time"),
 }
 _BUTTONS = {
-    ("confirm", "pending"): "Confirm the meeting",
-    ("reject", "pending"): "Reject the request",
-    ("propose", "pending"): "Propose this time",
-    ("confirm", "confirmed"): "Accept the new time",
-    ("reject", "confirmed"): "Decline the new time",
-    ("propose", "confirmed"): "Propose this time",
+    ("confirm", "pending"): N_("Confirm the meeting"),
+    ("reject", "pending"): N_("Reject the request"),
+    ("propose", "pending"): N_("Propose this time"),
+    ("confirm", "confirmed"): N_("Accept the new time"),
+    ("reject", "confirmed"): N_("Decline the new time"),
+    ("propose", "confirmed"): N_("Propose this time"),
 }
 _DONE = {
-    "confirm": "You confirmed the meeting with {other} on {when}. You both get a calendar invite.",
-    "reject": "You rejected the request from {other}. They will be told.",
-    "propose": "You proposed {when} to {other}. They will be asked to answer.",
-    "accept": "You moved the meeting with {other} to {when}. You both get an updated invite.",
-    "decline": "You kept the meeting with {other} on {when}. They will be told.",
+    "confirm": N_(
+        "You confirmed the meeting with %(other)s on %(when)s. You both get a calendar invite."
+    ),
+    "reject": N_("You rejected the request from %(other)s. They will be told."),
+    "propose": N_("You proposed %(when)s to %(other)s. They will be asked to answer."),
+    "accept": N_(
+        "You moved the meeting with %(other)s to %(when)s. You both get an updated invite."
+    ),
+    "decline": N_("You kept the meeting with %(other)s on %(when)s. They will be told."),
 }
 
 
@@ -84,7 +89,7 @@ def _keys(request: Request) -> AnswerLinks:
 
 
 def _void(request: Request, status: int, message: str, viewer: Viewer | None) -> Response:
-    context = {"title": "This link no longer works · meetbook", "message": message}
+    context = {"title": _("This link no longer works") + " · meetbook", "message": message}
     return render(request, "answer_void.html", context, viewer=viewer, status_code=status)
 
 
@@ -106,14 +111,17 @@ async def _open(
     """The link's grant, meeting and reader while it works; else the page saying why."""
     grant = _keys(request).grant(token)
     if grant is None or action not in LINK_ACTIONS:
-        return _void(request, 400, INVALID, viewer)
+        return _void(request, 400, _(INVALID), viewer)
     if viewer is not None and viewer.user.id != grant.user_id:
-        return _void(request, 403, NOT_YOURS.format(name=viewer.user.name), viewer)
+        return _void(request, 403, _(NOT_YOURS, name=viewer.user.name), viewer)
+    user = await session.get(User, grant.user_id)
+    if viewer is None and user is not None:
+        # Signed out, the link's reader is its addressee: their page speaks their language.
+        use_locale(user.locale)
     meeting = await session.get(Meeting, grant.meeting_id)
     why = await answer_links.why_void(session, grant, token, meeting, now)
-    user = await session.get(User, grant.user_id)
     if why is not None or meeting is None or user is None:
-        return _void(request, 410, why or INVALID, viewer)
+        return _void(request, 410, why or _(INVALID), viewer)
     return _Opened(grant, meeting, user)
 
 
@@ -132,9 +140,9 @@ async def _page(
     view = await _view(session, opened, now)
     key = (action, opened.grant.status)
     context: dict[str, Any] = {
-        "title": f"{_TITLES[key]} · meetbook",
-        "heading": _TITLES[key],
-        "button": _BUTTONS[key],
+        "title": f"{_(_TITLES[key])} · meetbook",
+        "heading": _(_TITLES[key]),
+        "button": _(_BUTTONS[key]),
         "action": action,
         "m": view,
         "values": values or {},
@@ -209,6 +217,6 @@ async def answer(
         extra={"meeting_id": opened.meeting.id, "by": opened.user.id, "action": name},
     )
     view = await _view(session, opened, now)
-    done = _DONE[name].format(other=view.other_name, when=view.proposal_when or view.when)
-    context = {"title": "Done · meetbook", "message": done, "m": view}
+    done = _(_DONE[name], other=view.other_name, when=view.proposal_when or view.when)
+    context = {"title": _("Done") + " · meetbook", "message": done, "m": view}
     return render(request, "answer_done.html", context, viewer=viewer)

@@ -9,8 +9,10 @@ from urllib.parse import urlencode
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.availability import service as availability
+from meetbook.availability.calendar import CalendarRead
 from meetbook.config import Settings
 from meetbook.errors import ApiError
+from meetbook.i18n import _
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import User
 from meetbook.timeformat import format_time_range
@@ -71,4 +73,14 @@ async def free_times(
                 href=f"/meetings/new?{urlencode(query)}#request-form",
             )
         )
-    return found, read.message
+    return found, _calendar_note(read, own=member.id == viewer.id)
+
+
+def _calendar_note(read: CalendarRead, *, own: bool) -> str | None:
+    """The page's sentence (in the viewer's language) when the calendar could not be read."""
+    if read.message is None:
+        return None
+    reason = read.reason or _("it did not answer")
+    if own:
+        return _("Your calendar could not be read: %(reason)s.", reason=reason)
+    return _("Their linked calendar could not be read: %(reason)s.", reason=reason)

@@ -303,11 +303,12 @@ async def linked_calendar_view(
         return None
     outcome = linked_calendars.last_outcome(user_id)
     if outcome is None:
-        status = "Not read since the server started."
+        status = _("Not read since the server started.")
     elif outcome[1] is None:
-        status = f"Read without problems ({format_instant(outcome[0], zone)})."
+        status = _("Read without problems (%(when)s).", when=format_instant(outcome[0], zone))
     else:
-        status = f"Could not be read ({format_instant(outcome[0], zone)}): {outcome[1]}."
+        when = format_instant(outcome[0], zone)
+        status = _("Could not be read (%(when)s): %(reason)s.", when=when, reason=outcome[1])
     return {
         "url": link.url,
         "username": link.username,
@@ -336,7 +337,7 @@ async def link_calendar(
     except ApiError as error:
         add_flash(request, response, Flash("error", error.message))
         return response
-    add_flash(request, response, Flash("success", "Linked your calendar."))
+    add_flash(request, response, Flash("success", _("Linked your calendar.")))
     return response
 
 
@@ -345,7 +346,7 @@ async def unlink_calendar(request: Request, session: SessionDep, viewer: ViewerD
     await read_form(request, viewer)
     await linked_calendars.unlink_calendar(session, viewer.user.id)
     response = RedirectResponse("/settings#linked-calendar", status_code=303)
-    add_flash(request, response, Flash("success", "Unlinked your calendar."))
+    add_flash(request, response, Flash("success", _("Unlinked your calendar.")))
     return response
 
 

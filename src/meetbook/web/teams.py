@@ -26,6 +26,7 @@ from meetbook.availability.schemas import TeamPatch
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest
+from meetbook.i18n import _, ngettext
 from meetbook.jsonbody import validate_body
 from meetbook.meetings.timeparse import resolve_zone
 from meetbook.models import Team, TeamMember, User
@@ -49,7 +50,7 @@ async def teams_page(request: Request, session: SessionDep, viewer: ViewerDep) -
     """Your teams; instance admins may create one."""
     teams = await teams_of(session, viewer.user.id)
     context = {
-        "title": "Teams · meetbook",
+        "title": _("Teams") + " · meetbook",
         "nav": "teams",
         "teams": [{"id": t.id, "name": t.name, "role": role} for t, role in teams],
         "may_create": may_create_teams(viewer.user),
@@ -68,7 +69,7 @@ async def create_team(request: Request, session: SessionDep, viewer: ViewerDep) 
     except ApiError as error:
         return _back(request, "/teams", error)
     response = RedirectResponse(f"/teams/{team.id}", status_code=303)
-    add_flash(request, response, Flash("success", f"Created the team {team.name}."))
+    add_flash(request, response, Flash("success", _("Created the team %(team)s.", team=team.name)))
     return response
 
 
@@ -198,9 +199,9 @@ async def save_team(
         try:
             body[field] = int(values[field])
         except ValueError:
-            errors[field] = "Enter a whole number."
+            errors[field] = _("Enter a whole number.")
     if not values["name"]:
-        errors["name"] = "Enter the team's name."
+        errors["name"] = _("Enter the team's name.")
     if not errors:
         try:
             patch = validate_body(TeamPatch, body)
@@ -212,7 +213,7 @@ async def save_team(
         return await _team_page(
             request, session, viewer, team_id, now, values=values, errors=errors, status_code=400
         )
-    return _done(request, team_id, "Saved the team's name and booking policy.", "#team-settings")
+    return _done(request, team_id, _("Saved the team's name and booking policy."), "#team-settings")
 
 
 @router.post("/teams/{team_id:int}/invites")
@@ -248,7 +249,10 @@ async def invite(
             status_code=error.status,
         )
     return _done(
-        request, team_id, f"Invited {created.email}: the sign-up link is on its way.", "#invites"
+        request,
+        team_id,
+        _("Invited %(email)s: the sign-up link is on its way.", email=created.email),
+        "#invites",
     )
 
 
@@ -264,7 +268,7 @@ async def revoke_invite(
         await links.revoke_invite(session, team_id, _id(invite_id), now)
     except ApiError as error:
         return _back(request, f"/teams/{team_id}#invites", error)
-    return _done(request, team_id, "Withdrawn. That invite's link no longer works.", "#invites")
+    return _done(request, team_id, _("Withdrawn. That invite's link no longer works."), "#invites")
 
 
 @router.post("/teams/{team_id:int}/members/{user_id:int}/role")
@@ -280,13 +284,12 @@ async def change_role(
     except ApiError as error:
         return _back(request, f"/teams/{team_id}#members", error)
     user = await session.get(User, membership.user_id)
-    name = user.name if user else "The member"
-    return _done(
-        request,
-        team_id,
-        f"{name} is now {'an admin' if membership.role == 'admin' else 'a member'}.",
-        "#members",
-    )
+    name = user.name if user else _("The member")
+    if membership.role == "admin":
+        text = _("%(name)s is now an admin.", name=name)
+    else:
+        text = _("%(name)s is now a member.", name=name)
+    return _done(request, team_id, text, "#members")
 
 
 @router.post("/teams/{team_id:int}/members/{user_id:int}/remove")
@@ -306,9 +309,18 @@ async def remove_member(
         )
     except ApiError as error:
         return _back(request, f"/teams/{team_id}#members", error)
-    meetings = f" {cancelled} of their meetings were cancelled." if cancelled else ""
+    meetings = (
+        " "
+        + ngettext(
+            "%(num)d of their meetings was cancelled.",
+            "%(num)d of their meetings were cancelled.",
+            cancelled,
+        )
+        if cancelled
+        else ""
+    )
     if user_id == viewer.user.id:
         response = RedirectResponse("/teams", status_code=303)
-        add_flash(request, response, Flash("success", f"You left the team.{meetings}"))
+        add_flash(request, response, Flash("success", _("You left the team.") + meetings))
         return response
-    return _done(request, team_id, f"Removed from the team.{meetings}", "#members")
+    return _done(request, team_id, _("Removed from the team.") + meetings, "#members")

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from meetbook.clock import Now
 from meetbook.db import SessionDep
 from meetbook.errors import ApiError, BadRequest
+from meetbook.i18n import _
 from meetbook.jsonbody import validate_body
 from meetbook.models import Team
 from meetbook.params import IdPath
@@ -75,7 +76,7 @@ async def _page(
     except ApiError as error:
         return error_page(request, error.status, error.message, viewer)
     team = await session.get(Team, team_id)
-    context["title"] = f"Webhooks · {team.name if team else ''} · meetbook"
+    context["title"] = f"{_('Webhooks')} · {team.name if team else ''} · meetbook"
     context["team_name"] = team.name if team else ""
     return render(request, "webhooks.html", context, viewer=viewer, status_code=status_code)
 
@@ -116,7 +117,7 @@ async def add_webhook(
             d["field"]: f"{_LABELS.get(d['field'], 'Value')} {d['message']}." for d in details
         }
         if "events" in errors and not events:
-            errors["events"] = "Choose at least one event."
+            errors["events"] = _("Choose at least one event.")
         return await _page(
             request, session, team_id, viewer, values=values, errors=errors, status_code=400
         )
@@ -151,12 +152,12 @@ async def _ping(
     session: AsyncSession, team_id: int, webhook_id: int, viewer: Viewer, now: datetime
 ) -> str:
     await service.send_ping(session, team_id, webhook_id, viewer.user, now)
-    return "A ping is on its way; its delivery shows in the webhook's deliveries."
+    return _("A ping is on its way; its delivery shows in the webhook's deliveries.")
 
 
 async def _delete(session: AsyncSession, team_id: int, webhook_id: int, viewer: Viewer) -> str:
     await service.delete_webhook(session, team_id, webhook_id, viewer.user)
-    return "Deleted. That endpoint no longer receives events."
+    return _("Deleted. That endpoint no longer receives events.")
 
 
 async def _act(request: Request, team_id: int, viewer: Viewer, action: Any) -> Response:

@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook as Signer
 
+from meetbook.i18n import N_, _, speaking
 from meetbook.models import Notification, Team, TeamMember, User, Webhook, WebhookAttempt
 from meetbook.notifications.content import one_line
 from meetbook.notifications.delivery import Deliverer, RetryPolicy
@@ -53,6 +54,8 @@ EXCERPT_CHARS = 256
 DISABLE_AFTER = timedelta(days=3)
 # The note to a team's admins when one of its endpoints was disabled.
 DISABLED_EVENT = "webhook-disabled"
+# Why a webhook was disabled (stored English for the API; the email translates it).
+GONE_REASON = N_("the endpoint answered 410 Gone")
 
 
 @dataclass(frozen=True)
@@ -244,17 +247,18 @@ class WebhookDeliverer:
                 )
             )
             reason: str | None = None
+            days: int | None = None
             if answer.ok:
                 current.failing_since = None
             elif answer.status_code == 410:
-                reason = "the endpoint answered 410 Gone"
+                reason = GONE_REASON
             else:
                 current.failing_since = current.failing_since or at
                 if at - current.failing_since >= DISABLE_AFTER:
                     days = (at - current.failing_since).days
                     reason = f"every delivery failed for {days} days"
             if reason is not None and current.enabled:
-                await _disable(session, current, reason, at, item.team_name)
+                await _disable(session, current, reason, at, item.team_name, days)
         log.info(
             "webhook.attempt",
             extra={
@@ -281,7 +285,12 @@ class WebhookDeliverer:
 
 
 async def _disable(
-    session: AsyncSession, hook: Webhook, reason: str, at: datetime, team_name: str
+    session: AsyncSession,
+    hook: Webhook,
+    reason: str,
+    at: datetime,
+    team_name: str,
+    days: int | None = None,
 ) -> None:
     """Disable `hook`, cancel its queued messages and queue a note to each team admin."""
     hook.enabled = False
@@ -312,7 +321,8 @@ async def _disable(
             user_id=admin_id,
             channel="email",
             webhook_id=hook.id,
-            context={"reason": reason},
+            # `days` lets the email say the reason in its reader's language.
+            context={"reason": reason, "days": days},
             next_attempt_at=at.astimezone(UTC),
         )
         for admin_id in admins
@@ -327,27 +337,52 @@ async def _disable(
 def disabled_email(
     item: WebhookDelivery, *, mail_from: str, base_url: str, domain: str
 ) -> EmailMessage:
-    """The note telling a team admin that one of the team's webhooks was disabled."""
+    """The note telling a team admin that one of the team's webhooks was disabled.
+
+    Written in the admin's language; the stored reason (the API's) stays English.
+    """
+    assert item.reader is not None and item.webhook is not None
+    with speaking(item.reader.locale):
+        return _disabled_email(item, mail_from=mail_from, base_url=base_url, domain=domain)
+
+
+def _disabled_email(
+    item: WebhookDelivery, *, mail_from: str, base_url: str, domain: str
+) -> EmailMessage:
     assert item.reader is not None and item.webhook is not None
     hook, row = item.webhook, item.notification
     team = one_line(item.team_name)
     message = EmailMessage()
-    message["Subject"] = one_line(f"A webhook of {team} was disabled")
+    message["Subject"] = one_line(_("A webhook of %(team)s was disabled", team=team))
     name, address = parseaddr(mail_from)
     message["From"] = Address(display_name=one_line(name), addr_spec=address)
     message["To"] = Address(display_name=one_line(item.reader.name), addr_spec=item.reader.email)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = f"<notification-{row.id}.webhook-{hook.id}@{domain}>"
     message["Auto-Submitted"] = "auto-generated"
-    reason = one_line(str(row.context.get("reason") or "it kept failing"))
-    message.set_content(
-        f"Hello {one_line(item.reader.name)},\n\n"
-        f"meetbook stopped sending events of the team {team} to the webhook\n"
-        f"{hook.url}\n"
-        f"because {reason}.\n\n"
-        f"Its recent deliveries: GET {base_url}/api/v3/teams/{hook.team_id}/webhooks/"
-        f"{hook.id}/deliveries\n"
-        "When the endpoint works again, add the webhook again (it gets a new secret).\n",
-        cte="quoted-printable",
-    )
+    deliveries = f"GET {base_url}/api/v3/teams/{hook.team_id}/webhooks/{hook.id}/deliveries"
+    lines = [
+        _("Hello %(to_name)s,", to_name=one_line(item.reader.name)),
+        "",
+        _("meetbook stopped sending events of the team %(team)s to the webhook", team=team),
+        hook.url,
+        _("because %(reason)s.", reason=_disabled_reason(row.context)),
+        "",
+        _("Its recent deliveries: %(url)s", url=deliveries),
+        _("When the endpoint works again, add the webhook again (it gets a new secret)."),
+    ]
+    message.set_content("\n".join(lines) + "\n", cte="quoted-printable")
     return message
+
+
+def _disabled_reason(context: dict[str, object]) -> str:
+    """The reason a webhook was disabled, in the current language."""
+    reason = context.get("reason")
+    days = context.get("days")
+    if reason == GONE_REASON:
+        return _(GONE_REASON)
+    if isinstance(days, int):
+        return _("every delivery failed for %(days)s days", days=days)
+    if reason:
+        return one_line(str(reason))
+    return _("it kept failing")
