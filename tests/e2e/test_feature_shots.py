@@ -135,14 +135,16 @@ def test_feature_screenshots(
 
         chitra.goto(f"/meetings/{asked}")
         chitra.locator("summary", has_text="Propose another time").click()
-        expect(chitra.get_by_role("button", name="Propose")).to_be_visible()
+        chitra.get_by_label("New date and time").fill(f"{server.next_start():%Y-%m-%dT%H:%M}")
+        chitra.get_by_label("Note").fill("Could we do it a day later? I'm travelling.")
+        expect(chitra.get_by_role("button", name="Propose this time")).to_be_visible()
         _shoot(chitra, folder / f"meeting-propose-form-{size}.png")
 
         if width < 400:  # one full-page shot of the settings, at phone width
             chitra.goto("/settings")
             _shoot(chitra, folder / f"settings-full-{size}.png")
 
-        visitor = browse.context(viewport=viewport).new_page()
+        visitor = browse.context(viewport=viewport, timezone_id="Asia/Tokyo").new_page()
         browse.watch(visitor)
         visitor.goto(f"/answer/{token}/confirm")
         expect(visitor.get_by_role("button", name="Confirm")).to_be_visible()
