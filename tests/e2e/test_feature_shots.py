@@ -136,7 +136,9 @@ def test_feature_screenshots(
         chitra.goto(f"/meetings/{asked}")
         chitra.locator("summary", has_text="Propose another time").click()
         chitra.get_by_label("New date and time").fill(f"{server.next_start():%Y-%m-%dT%H:%M}")
-        chitra.get_by_label("Note").fill("Could we do it a day later? I'm travelling.")
+        note = chitra.get_by_label("Note")
+        note.fill("Later that day suits me better, after the client call.")
+        note.blur()
         expect(chitra.get_by_role("button", name="Propose this time")).to_be_visible()
         _shoot(chitra, folder / f"meeting-propose-form-{size}.png")
 
