@@ -95,9 +95,7 @@ def test_feature_screenshots(
     emailed = _create(server, "ben", "chitra", title="Weekly one-to-one")
     sequence = server.meeting("chitra", emailed)["sequence"]
     keys = AnswerLinks(server.env["MEETBOOK_SECRET_KEY"])
-    token = keys.token(
-        AnswerGrant(emailed, server.people["chitra"].id, sequence, "pending", None)
-    )
+    token = keys.token(AnswerGrant(emailed, server.people["chitra"].id, sequence, "pending", None))
 
     # 4. The team as its admin sees it: an invite out, a second admin, a booking policy and
     # a webhook (without the conftest's hostile-named member, which other modules test).
@@ -108,7 +106,7 @@ def test_feature_screenshots(
     _post(server, "ana", f"{team}/invites", {"email": "dana@example.com"})
     _post(server, "ana", f"{team}/members/{server.people['ben'].id}", {"role": "admin"}, "PATCH")
     policy = {"min_notice_minutes": 120, "max_days_ahead": 60}
-    _post(server, "ana", f"{team}", policy, "PATCH")
+    _post(server, "ana", team, policy, "PATCH")
     hook = {"url": "https://hooks.example.com/meetbook", "events": ["meeting-confirmed"]}
     _post(server, "ana", f"{team}/webhooks", hook)
 
@@ -117,7 +115,7 @@ def test_feature_screenshots(
     invite = _invite_link(server, "eli@example.com")
 
     # 5. Chitra's reminders, so the settings show more than the default.
-    _post(server, "chitra", f"/api/v3/me", {"reminder_minutes": [15, 1440]}, "PATCH")
+    _post(server, "chitra", "/api/v3/me", {"reminder_minutes": [15, 1440]}, "PATCH")
 
     for width, height in SIZES:
         viewport = {"width": width, "height": height}
