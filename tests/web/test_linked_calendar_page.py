@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from meetbook.models import LinkedCalendar
-from tests.availability.conftest import Radicale, free_port
+from tests.availability.conftest import Radicale, free_port, vevent
 from tests.availability.conftest import radicale as radicale
 
 from .conftest import World, sign_in
@@ -95,3 +96,47 @@ async def test_the_request_form_says_when_their_calendar_cannot_be_read(
     page = html.unescape((await client.get("/meetings/new", params=query)).text)
     assert "Their linked calendar could not be read" in page
     assert "These times do not take it into account." in page
+
+
+async def test_the_page_confirm_checks_the_linked_calendar_and_offers_to_go_ahead(
+    client: httpx.AsyncClient, world: World, radicale: Radicale
+) -> None:
+    ana = await world.person("Ana Lima")
+    ben = await world.person("Ben Okafor", timezone="Europe/Berlin")
+    team_id = await world.team(ana, ben)
+    url = radicale.new_calendar()
+    dentist = """DTSTART;TZID=Europe/Berlin:20270302T100000
+        DTEND;TZID=Europe/Berlin:20270302T110000
+        SUMMARY:Dentist"""
+    radicale.add_event(url, vevent("page-dentist", dentist))
+    csrf = await sign_in(client, ben)
+    form = {
+        "csrf_token": csrf,
+        "url": url,
+        "username": radicale.username,
+        "password": radicale.password,
+    }
+    assert (await client.post("/settings/calendar", data=form)).status_code == 303
+    start = datetime(2027, 3, 2, 9, 30, tzinfo=UTC)  # 10:30 in Berlin: over the dentist
+    meeting_id = await world.meeting(ana, ben, team_id, start=start)
+
+    refused = await client.post(
+        f"/meetings/{meeting_id}/confirm", data={"csrf_token": csrf, "back": "/meetings"}
+    )
+    assert refused.status_code == 303
+    assert refused.headers["location"] == f"/meetings/{meeting_id}?calendar_conflict=1"
+    assert (await world.stored(meeting_id)).status == "pending"
+    page = html.unescape((await client.get(refused.headers["location"])).text)
+    assert "“Dentist”" in page and "in your linked calendar" in page
+    assert 'name="ignore_calendar_conflicts" value="1"' in page and "Confirm anyway" in page
+
+    done = await client.post(
+        f"/meetings/{meeting_id}/confirm",
+        data={
+            "csrf_token": csrf,
+            "back": f"/meetings/{meeting_id}",
+            "ignore_calendar_conflicts": "1",
+        },
+    )
+    assert done.status_code == 303
+    assert (await world.stored(meeting_id)).status == "confirmed"

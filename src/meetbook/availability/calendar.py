@@ -299,15 +299,22 @@ async def check_external_conflicts(
     return sorted((b for b in busy if b.start < end and b.end > start), key=lambda b: b.start)
 
 
-def conflict_message(conflicts: list[Busy], zone: ZoneInfo) -> str:
-    """The 409's sentence naming the first conflict (time, and summary when known)."""
+def describe_conflict(conflicts: list[Busy], zone: ZoneInfo) -> tuple[str, str, str]:
+    """(what, when, more) of the first conflict: its summary in quotes (or ""), its time in
+    `zone`, and " (and N more)" when there are others."""
     first = conflicts[0]
     when = format_range(int(first.start.timestamp()), int(first.end.timestamp()), zone)
-    what = f"“{one_line(first.summary)[:100]}” " if first.summary else "a busy time "
+    what = f"“{one_line(first.summary)[:100]}”" if first.summary else ""
     more = f" (and {len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+    return what, when, more
+
+
+def conflict_message(conflicts: list[Busy], zone: ZoneInfo) -> str:
+    """The 409's sentence naming the first conflict (time, and summary when known)."""
+    what, when, more = describe_conflict(conflicts, zone)
     return (
-        f"This time overlaps {what}({when}) in your linked calendar{more}; send "
-        '{"ignore_calendar_conflicts": true} to confirm anyway.'
+        f"This time overlaps {what + ' ' if what else 'a busy time '}({when}) in your linked "
+        f'calendar{more}; send {{"ignore_calendar_conflicts": true}} to confirm anyway.'
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.availability import calendar
+from meetbook.availability.caldav_client import Busy
 from meetbook.availability.service import check_booking_policy, is_outside_working_hours
 from meetbook.config import Settings
 from meetbook.db import open_session
@@ -146,15 +147,16 @@ async def change_meeting(
 CalendarCheck = tuple[async_sessionmaker[AsyncSession], Settings]
 
 
-async def _refuse_calendar_conflicts(
+async def calendar_conflicts(
     meeting_id: int,
     user: User,
     action_name: machine.ActionName,
     now: datetime,
     check: CalendarCheck,
-) -> None:
-    """Refuse (409) an action that would put `user` in a meeting over a busy time of their
-    linked calendar: the meeting's time for confirm, the proposed time for accept.
+) -> list[Busy]:
+    """The busy times of `user`'s linked calendar that an action would put them in a
+    meeting over: the meeting's time for confirm, the proposed time for accept (none when
+    the machine would refuse the action anyway).
 
     Reads in a read-only session of its own, before the request's session writes, so no
     write lock (SQLite) waits on the calendar server.
@@ -167,10 +169,24 @@ async def _refuse_calendar_conflicts(
         start_time = meeting.start_time
         if action_name == "accept" and meeting.proposed_start is not None:
             start_time = meeting.proposed_start
-    if allowed:
-        await calendar.refuse_external_conflicts(
-            sessionmaker, user, start_time, start_time + MEETING_SECONDS, settings
-        )
+    if not allowed:
+        return []
+    return await calendar.check_external_conflicts(
+        sessionmaker, user, start_time, start_time + MEETING_SECONDS, settings
+    )
+
+
+async def _refuse_calendar_conflicts(
+    meeting_id: int,
+    user: User,
+    action_name: machine.ActionName,
+    now: datetime,
+    check: CalendarCheck,
+) -> None:
+    """Refuse (409) an action over a busy time of the user's linked calendar."""
+    conflicts = await calendar_conflicts(meeting_id, user, action_name, now, check)
+    if conflicts:
+        raise Conflict(calendar.conflict_message(conflicts, resolve_zone(user.timezone)))
 
 
 async def confirm_meeting(

@@ -145,8 +145,12 @@ async def sync_timed_notices(session: AsyncSession, meeting: Meeting, now: datet
     wanted = {notice.key: notice for notice in due_notices(meeting, reminders, now)}
     rows = (
         await session.execute(
+            # Only this module's keys: other keyed rows of the meeting (a linked calendar's
+            # sync) are not timed notices.
             select(Notification.schedule_key, Notification.status).where(
-                Notification.meeting_id == meeting.id, Notification.schedule_key.is_not(None)
+                Notification.meeting_id == meeting.id,
+                Notification.schedule_key.is_not(None),
+                Notification.event.in_(TIMED_EVENTS),
             )
         )
     ).all()

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from meetbook.accounts.service import members_of, teams_of
+from meetbook.availability.calendar import describe_conflict
 from meetbook.clock import Now, request_now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
@@ -375,6 +376,8 @@ async def meeting_page(
         "history": history_views(rows, names, viewer),
         "back": request_target(request),
         "max_reason": MAX_REASON_LENGTH,
+        # After a refusal over a linked-calendar busy time: offer to go ahead anyway.
+        "calendar_conflict": request.query_params.get("calendar_conflict") == "1",
     }
     return render(request, "meeting.html", context, viewer=viewer)
 
@@ -426,6 +429,37 @@ _AFTER: dict[ActionName, tuple[str, str]] = {
 }
 
 
+async def _calendar_refusal(
+    request: Request,
+    session: AsyncSession,
+    viewer: Viewer,
+    now: datetime,
+    meeting_id: int,
+    action: ActionName,
+) -> Response | None:
+    """As the API's confirm and accept: a time over a busy time of the viewer's linked
+    calendar is refused, naming it, with a way to go ahead anyway (the meeting page's
+    "Confirm anyway" form, which sends `ignore_calendar_conflicts`)."""
+    # End the transaction that loaded the viewer (it wrote nothing): on SQLite it holds
+    # the one write lock, which must not wait for the calendar server.
+    await session.commit()
+    check = (request.app.state.sessionmaker, app_settings(request))
+    conflicts = await service.calendar_conflicts(meeting_id, viewer.user, action, now, check)
+    if not conflicts:
+        return None
+    what, when, more = describe_conflict(conflicts, viewer.zone)
+    text = _(
+        "This time overlaps %(what)s (%(when)s) in your linked calendar%(more)s.",
+        what=what or _("a busy time"),
+        when=when,
+        more=more,
+    )
+    response = RedirectResponse(f"/meetings/{meeting_id}?calendar_conflict=1", status_code=303)
+    anyway = f"/meetings/{meeting_id}?calendar_conflict=1#anyway"
+    add_flash(request, response, Flash("error", text, href=anyway, link_text=_("Confirm anyway…")))
+    return response
+
+
 async def _act(
     request: Request,
     session: AsyncSession,
@@ -440,6 +474,10 @@ async def _act(
     try:
         if meeting_id > MAX_ID:
             raise NotFound(f"Meeting {meeting_id} was not found.")
+        if action in ("confirm", "accept") and form.get("ignore_calendar_conflicts") != "1":
+            refusal = await _calendar_refusal(request, session, viewer, now, meeting_id, action)
+            if refusal is not None:
+                return refusal
         # The requester cancelling their own pending request withdraws it.
         before = await session.get(Meeting, meeting_id)
         withdrawn = (
