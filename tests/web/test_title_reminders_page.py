@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy import update
 
 from meetbook.models import User
 
@@ -143,3 +144,33 @@ async def test_a_bad_reminder_is_explained_and_nothing_is_saved(
     async with world.app.state.sessionmaker() as session:
         user = await session.get(User, ana.id)
         assert user is not None and user.reminder_minutes is None
+
+
+async def test_the_request_fields_and_reminders_read_in_the_viewer_s_language(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    ana = await world.person("Ana Lima", "Europe/Lisbon")
+    ben = await world.person("Ben Carter", "America/New_York")
+    team = await world.team(ana, ben)
+    async with world.app.state.sessionmaker() as session:
+        await session.execute(update(User).where(User.id == ana.id).values(locale="de"))
+        await session.commit()
+    csrf = await sign_in(client, ana)
+    form = await client.get(f"/meetings/new?team={team}")
+    assert '<label for="title">Titel <span class="optional">(optional)</span>' in form.text
+    assert '<label for="notes">Notizen oder Tagesordnung' in form.text
+    page = await client.get("/settings")
+    assert '<h2 id="reminders-heading">Erinnerungen</h2>' in page.text
+    assert "Erinnerung 2, Minuten vorher" in page.text
+    assert ">Erinnerungen speichern</button>" in page.text
+    response = await client.post(
+        "/settings/reminders", data={"csrf_token": csrf, "reminder_1": "60", "reminder_2": ""}
+    )
+    assert response.status_code == 303
+    page = await client.get("/settings")
+    assert "Gespeichert. Sie werden vor jedem Termin erinnert" in page.text
+    assert "1 Stunde" in page.text
+    none = await client.post("/settings/reminders", data={"csrf_token": csrf, "reminder_1": ""})
+    assert none.status_code == 303
+    page = await client.get("/settings")
+    assert "Gespeichert. Sie erhalten keine Erinnerungen." in page.text

@@ -255,5 +255,5 @@ def _push_message(notice: Notice) -> tuple[str, str, dict[str, str]]:
             else:
                 body = _("Your meeting with %(other)s starts on %(when)s.", other=other, when=when)
             if meeting.title:
-                body = f"{one_line(meeting.title)}: {body}"
+                body = _("%(title)s: %(reminder)s", title=one_line(meeting.title), reminder=body)
             return _("MEETING REMINDER"), body, data
