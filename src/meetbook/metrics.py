@@ -18,10 +18,10 @@ import tempfile
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from meetbook.models import Notification
+from meetbook.models import Notification, utcnow
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CHANNELS = ("email", "fcm", "webpush", "webhook")
@@ -43,7 +43,7 @@ NOTIFICATIONS_RETRIED = Counter(
 # Read from the database at each scrape; with several processes the latest reading wins.
 QUEUE_DEPTH = Gauge(
     "meetbook_notifications_queue_depth",
-    "Notifications waiting to be delivered",
+    "Notifications waiting to be delivered (timed notices, such as reminders, once due)",
     registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
@@ -129,6 +129,13 @@ async def refresh_queue_depth(sessionmaker: async_sessionmaker[AsyncSession]) ->
             depth = await session.scalar(
                 select(func.count())
                 .select_from(Notification)
-                .where(Notification.status == "pending")
+                .where(
+                    Notification.status == "pending",
+                    # A reminder planned for next week is not a backlog.
+                    or_(
+                        Notification.schedule_key.is_(None),
+                        Notification.next_attempt_at <= utcnow(),
+                    ),
+                )
             )
             QUEUE_DEPTH.set(depth or 0)
