@@ -217,11 +217,16 @@ async def _sample_rss(
 
 
 async def _drain(database_url: str, timeout: float) -> float:
-    """Seconds until no notification is pending (bounded by `timeout`)."""
+    """Seconds until no notification is pending (bounded by `timeout`).
+
+    Timed notices (reminders, the "still waiting" nudge) are planned for later, and those
+    of meetings that changed are cancelled: only what the changes sent at once counts.
+    """
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         rows = await query(
-            database_url, "SELECT count(*) FROM notifications WHERE status <> 'sent'"
+            database_url,
+            "SELECT count(*) FROM notifications WHERE status <> 'sent' AND schedule_key IS NULL",
         )
         if rows[0][0] == 0:
             return time.monotonic() - began
@@ -230,7 +235,9 @@ async def _drain(database_url: str, timeout: float) -> float:
 
 
 async def _check_emails(report: SoakReport, database_url: str, sink: MessageIdSink) -> None:
-    rows = await query(database_url, "SELECT id, meeting_id, event FROM notifications")
+    rows = await query(
+        database_url, "SELECT id, meeting_id, event FROM notifications WHERE schedule_key IS NULL"
+    )
     emails = dict(await query(database_url, "SELECT id, email FROM users"))
     stored = {row[0] for row in await query(database_url, "SELECT id FROM meetings")}
     event_of = {row[0]: row[2] for row in rows}
