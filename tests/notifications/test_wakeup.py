@@ -20,12 +20,14 @@ from meetbook.notifications.outbox import NOTIFY_CHANNEL, OUTBOX_WRITTEN
 from meetbook.notifications.wakeup import WorkerWakeUp
 from tests.conftest import MovableClock, World, backend_of, create_meeting, future, settings_for
 
+# NOTIFY is PostgreSQL's: these tests run on that backend only (no skipped SQLite half).
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
 
 @pytest_asyncio.fixture
 async def listener(database_url: str) -> AsyncIterator[list[float]]:
     """Arrival times (monotonic) of the NOTIFYs on the outbox channel."""
-    if backend_of(database_url) != "postgres":
-        pytest.skip("NOTIFY is PostgreSQL's")
+    assert backend_of(database_url) == "postgres"
     arrived: list[float] = []
     connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     await connection.add_listener(NOTIFY_CHANNEL, lambda *_: arrived.append(time.monotonic()))
