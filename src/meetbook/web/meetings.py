@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -517,46 +517,29 @@ async def _act(
     return response
 
 
-@router.post("/meetings/{meeting_id:int}/confirm")
-async def confirm(
-    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
-) -> Response:
-    return await _act(request, session, viewer, now, meeting_id, "confirm")
+def _action_route(action: ActionName) -> Callable[..., Awaitable[Response]]:
+    async def route(
+        request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
+    ) -> Response:
+        return await _act(request, session, viewer, now, meeting_id, action)
+
+    route.__name__ = action
+    return route
 
 
-@router.post("/meetings/{meeting_id:int}/reject")
-async def reject(
-    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
-) -> Response:
-    return await _act(request, session, viewer, now, meeting_id, "reject")
-
-
-@router.post("/meetings/{meeting_id:int}/cancel")
-async def cancel(
-    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
-) -> Response:
-    return await _act(request, session, viewer, now, meeting_id, "cancel")
-
-
-@router.post("/meetings/{meeting_id:int}/propose")
-async def propose(
-    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
-) -> Response:
-    return await _act(request, session, viewer, now, meeting_id, "propose")
-
-
-@router.post("/meetings/{meeting_id:int}/accept")
-async def accept(
-    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
-) -> Response:
-    return await _act(request, session, viewer, now, meeting_id, "accept")
-
-
-@router.post("/meetings/{meeting_id:int}/decline")
-async def decline(
-    request: Request, meeting_id: int, session: SessionDep, viewer: ViewerDep, now: Now
-) -> Response:
-    return await _act(request, session, viewer, now, meeting_id, "decline")
+# One POST route per action the page offers (the buttons of `allowed_actions`).
+PAGE_ACTIONS: tuple[ActionName, ...] = (
+    "confirm",
+    "reject",
+    "cancel",
+    "propose",
+    "accept",
+    "decline",
+)
+for _action in PAGE_ACTIONS:
+    router.add_api_route(
+        f"/meetings/{{meeting_id:int}}/{_action}", _action_route(_action), methods=["POST"]
+    )
 
 
 # Request a meeting ---------------------------------------------------------------------
