@@ -71,7 +71,7 @@ QUICK = Plan(
     duration=4,
     warmup=1,
     write_conns=[8, 32],
-    confirm_conns=[32],
+    confirm_conns=[8, 32],
     read_conns=[8],
     read_extra_conns=[],
     repeats=1,
@@ -534,37 +534,24 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
     def check(label: str, ok: bool, detail: str) -> None:
         out.append(f"{'MET ' if ok else 'MISS'}  {label}: {detail}")
 
-    create = row("postgresql", "create", 32)
-    if create:
-        check(
-            "PG create ≥ 0.6× ceiling at 32 conns",
-            (create["ratio"] or 0) >= 0.6,
-            f"{create['ratio']:.2f}×",
-        )
-        check(
-            "PG create p99 ≤ 50 ms at 32 conns",
-            create["latency_ms"]["p99"] <= 50,
-            f"{create['latency_ms']['p99']:.1f} ms",
-        )
-    confirm = row("postgresql", "confirm", 32)
-    if confirm:
-        check(
-            "PG confirm ≥ 0.6× ceiling at 32 conns",
-            (confirm["ratio"] or 0) >= 0.6,
-            f"{confirm['ratio']:.2f}×",
-        )
+    # Issue #15's targets: writes against the ceiling at each concurrency measured, reads
+    # at 8 connections, /me (the authentication floor) higher.
     for r in rows:
-        if (
-            r["backend"] == "postgresql"
-            and r["connections"] == 8
-            and (r["route"].startswith("pending") or r["route"].startswith("list"))
-        ):
-            lat = r["latency_ms"]
-            check(
-                f"PG {r['route']} p50 ≤ 5 / p99 ≤ 20 ms at 8 conns",
-                lat["p50"] <= 5 and lat["p99"] <= 20,
-                f"p50 {lat['p50']:.1f}, p99 {lat['p99']:.1f} ms",
-            )
+        ratio = r["ratio"] or 0
+        label = f"{'PG' if r['backend'] == 'postgresql' else 'SQLite'} {r['route']}"
+        conns = r["connections"]
+        if r["route"] in ("create", "confirm") and conns in (8, 32):
+            floor = 0.4 if r["backend"] == "postgresql" else 0.5
+            if r["backend"] == "sqlite" and r["route"] == "confirm":
+                continue  # the issue names SQLite's create only
+            check(f"{label} ≥ {floor}× ceiling at {conns} conns", ratio >= floor, f"{ratio:.2f}×")
+        elif r["route"] not in ("ceiling", "create", "confirm") and conns == 8:
+            if r["backend"] == "postgresql":
+                floor = 0.85 if r["route"].startswith("me") else 0.7
+                check(f"{label} ≥ {floor}× ceiling at 8 conns", ratio >= floor, f"{ratio:.2f}×")
+            else:
+                p99 = r["latency_ms"]["p99"]
+                check(f"{label} p99 ≤ 50 ms at 8 conns", p99 <= 50, f"p99 {p99:.1f} ms")
     first, deep = row("postgresql", "list heavy p1", 8), row("postgresql", "list heavy deep", 8)
     if first and deep:
         # CPU per request is what the page costs; latency also carries the machine's noise.
@@ -582,18 +569,14 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
                 False,
                 f"{r['errors']} errors {r['statuses']}",
             )
-    rss = max((r["rss_max_bytes"] for r in rows if r["backend"] == "postgresql"), default=0)
-    if rss:
-        check(
-            "PG RSS per API process ≤ 150 MB", rss <= 150 * report.MB, f"{rss / report.MB:.0f} MB"
-        )
-    sqlite = row("sqlite", "create", 32)
-    if sqlite:
-        check(
-            "SQLite create ≥ 0.5× its ceiling at 32 conns",
-            (sqlite["ratio"] or 0) >= 0.5,
-            f"{sqlite['ratio']:.2f}×",
-        )
+    for backend, name in (("postgresql", "PG"), ("sqlite", "SQLite")):
+        rss = max((r["rss_max_bytes"] for r in rows if r["backend"] == backend), default=0)
+        if rss:
+            check(
+                f"{name} RSS per API process ≤ 150 MB",
+                rss <= 150 * report.MB,
+                f"{rss / report.MB:.0f} MB",
+            )
     return out
 
 
