@@ -3,13 +3,14 @@
 Strength is rated by zxcvbn (Dropbox's estimator, with its dictionaries of common
 passwords, names and words): a score below 3 ("safely unguessable: moderate
 protection from offline attacks") is refused with the estimator's own advice.
+
+zxcvbn is imported on the first rating, not with this module: its dictionaries take
+~12 MB of memory, which an API process that never sets a password does not need.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from zxcvbn import zxcvbn
 
 from meetbook.errors import BadRequest
 
@@ -27,6 +28,8 @@ def password_problem(password: str, *, user_inputs: Sequence[str] = ()) -> str |
     """
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"password must be at least {MIN_PASSWORD_LENGTH} characters long."
+    from zxcvbn import zxcvbn  # here, not at the top: see the module docstring
+
     inputs = [text[:_RATED_LENGTH] for text in user_inputs if text]
     rating = zxcvbn(password[:_RATED_LENGTH], user_inputs=inputs)
     if rating["score"] >= MIN_SCORE:
