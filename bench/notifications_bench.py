@@ -172,7 +172,8 @@ def _meeting_date(days: int = 7) -> str:
 async def seed_outbox(
     sessionmaker: async_sessionmaker[AsyncSession], cast: Cast, count: int
 ) -> list[int]:
-    """`count` meetings created through the meetings service; their new outbox row ids."""
+    """`count` meetings created through the meetings service; the ids of their new outbox
+    rows that are due now (a create also plans timed notices for later, left alone)."""
     payload = MeetingCreate(user_id=cast.recipient_id, team_id=cast.team_id, date=_meeting_date())
     now = datetime.now(UTC).replace(microsecond=0)
     async with sessionmaker() as session:
@@ -184,7 +185,11 @@ async def seed_outbox(
             for _ in range(min(500, count - start)):
                 await create_meeting(session, requester, payload, now)
     async with sessionmaker() as session:
-        query = select(Notification.id).where(Notification.id > before).order_by(Notification.id)
+        query = (
+            select(Notification.id)
+            .where(Notification.id > before, Notification.next_attempt_at <= datetime.now(UTC))
+            .order_by(Notification.id)
+        )
         return list((await session.scalars(query)).all())
 
 
