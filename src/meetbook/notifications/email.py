@@ -49,12 +49,18 @@ class SharedHeaders(HeaderRegistry):
     the `Content-Type` and `Content-Transfer-Encoding` of every part. A parsed header is
     an immutable value (a `str` with its parse tree), so equal ones can be shared; the
     output is the same as with a fresh parse. Bounded: values seen once (Message-ID,
-    Date) fall out of the cache.
+    Date) fall out of the cache. The header classes are kept too: the registry makes
+    a new class per lookup, and EmailMessage looks one up for every header it sets.
     """
 
     def __init__(self, size: int = 1024) -> None:
         super().__init__()
         self._parsed = functools.lru_cache(maxsize=size)(super().__call__)
+        self._classes = functools.lru_cache(maxsize=64)(super().__getitem__)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        found: type[BaseHeader] = self._classes(name.lower())
+        return found
 
     def __call__(self, name: str, value: object) -> BaseHeader:
         if type(value) is str:
