@@ -224,8 +224,9 @@ async def test_cancels_racing_claims_never_send_a_cancelled_row(
         assert (status == "sent") == (person.email in delivered), (index, status)
 
 
-async def _load(worker: OutboxWorker, ids: list[int]) -> list[Delivery]:
-    return await load_deliveries(worker.sessionmaker, ids)
+async def _load(worker: OutboxWorker, claimed: list[Notification]) -> list[Delivery]:
+    """The claimed rows as read after the claim (and after whatever the test did since)."""
+    return await load_deliveries(worker.sessionmaker, [row.id for row in claimed])
 
 
 async def test_a_wake_up_during_a_pass_is_not_lost(

@@ -252,7 +252,7 @@ async def test_a_claim_takes_at_most_one_batch(
     worker = OutboxWorker(sessionmaker, providers, app.state.settings, batch_size=BATCH_SIZE)
     first, second = await worker._claim(), await worker._claim()
     assert len(first) == len(second) == BATCH_SIZE
-    assert not set(first) & set(second)
+    assert not {row.id for row in first} & {row.id for row in second}
     assert len(await leased_rows(sessionmaker)) == 2 * BATCH_SIZE
 
 

@@ -111,18 +111,26 @@ async def load_deliveries(
                 .order_by(Notification.id)
             )
         ).all()
-        accounts: list[Delivery | AccountDelivery] = [
-            AccountDelivery(n) for n in loaded if n.meeting_id is None
-        ]
-        rows = [n for n in loaded if n.meeting_id is not None]
-        meetings = await _by_id(session, Meeting, {n.meeting_id for n in rows if n.meeting_id})
-        user_ids = {n.user_id for n in rows if n.user_id is not None} | {
-            uid for m in meetings.values() for uid in (m.requester_id, m.recipient_id)
-        }
-        user_ids |= {int(n.context["actor_id"]) for n in rows if n.context.get("actor_id")}
-        users = await _by_id(session, User, user_ids)
-        device_ids = {n.device_id for n in rows if n.device_id is not None}
-        devices = await _by_id(session, Device, device_ids)
+        return await deliveries_of(session, loaded)
+
+
+async def deliveries_of(
+    session: AsyncSession, loaded: Sequence[Notification]
+) -> list[Delivery | AccountDelivery]:
+    """Rows already read (not a webhook's), with their meetings, people and devices: one
+    query per table for the whole batch. Account emails first, then in the rows' order."""
+    accounts: list[Delivery | AccountDelivery] = [
+        AccountDelivery(n) for n in loaded if n.meeting_id is None
+    ]
+    rows = [n for n in loaded if n.meeting_id is not None]
+    meetings = await _by_id(session, Meeting, {n.meeting_id for n in rows if n.meeting_id})
+    user_ids = {n.user_id for n in rows if n.user_id is not None} | {
+        uid for m in meetings.values() for uid in (m.requester_id, m.recipient_id)
+    }
+    user_ids |= {int(n.context["actor_id"]) for n in rows if n.context.get("actor_id")}
+    users = await _by_id(session, User, user_ids)
+    device_ids = {n.device_id for n in rows if n.device_id is not None}
+    devices = await _by_id(session, Device, device_ids)
     deliveries = accounts
     for row in rows:
         assert row.meeting_id is not None and row.user_id is not None  # meeting rows

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import email.policy
+import functools
 from datetime import UTC, datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
@@ -37,6 +39,38 @@ _templates = Environment(
     keep_trailing_newline=True,
 )
 install_in_jinja(_templates)
+
+
+class SharedHeaders(HeaderRegistry):
+    """A header registry that parses each (name, value) once and hands out that header.
+
+    Parsing a header value into its token tree is most of what building a message
+    costs, and most values repeat from message to message: the sender, `MIME-Version`,
+    the `Content-Type` and `Content-Transfer-Encoding` of every part. A parsed header is
+    an immutable value (a `str` with its parse tree), so equal ones can be shared; the
+    output is the same as with a fresh parse. Bounded: values seen once (Message-ID,
+    Date) fall out of the cache. The header classes are kept too: the registry makes
+    a new class per lookup, and EmailMessage looks one up for every header it sets.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        super().__init__()
+        self._parsed = functools.lru_cache(maxsize=size)(super().__call__)
+        self._classes = functools.lru_cache(maxsize=64)(super().__getitem__)
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        found: type[BaseHeader] = self._classes(name.lower())
+        return found
+
+    def __call__(self, name: str, value: object) -> BaseHeader:
+        if type(value) is str:
+            parsed: BaseHeader = self._parsed(name, value)
+            return parsed
+        return super().__call__(name, value)  # an Address, a Header: not hashable
+
+
+# `email.policy.default` (what EmailMessage() uses) with its headers shared.
+MAIL_POLICY = email.policy.default.clone(header_factory=SharedHeaders())
 
 # The contract's exact English subject (translated for other readers, like every message).
 CREATED_SUBJECT = N_("You have received new meeting request!")
@@ -87,9 +121,11 @@ def _render_email(
     subject = _subject(notice, context)
     context["subject"] = subject
 
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     _set_header(message, "Subject", one_line(subject))
-    message["From"] = _address(*parseaddr(mail_from))
+    # As text, so that the parsed header is shared (SharedHeaders): it is the same in
+    # every message.
+    message["From"] = str(_address(*parseaddr(mail_from)))
     to = _address(notice.to_name, notice.to_email)
     if to.display_name.isascii():
         message["To"] = to

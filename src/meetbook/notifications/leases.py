@@ -35,8 +35,9 @@ async def claim_notifications(
     lease: timedelta,
     limit: int,
     postgres: bool,
-) -> list[int]:
-    """Lease up to `limit` due rows to `owner`, counting an attempt; returns their ids."""
+) -> list[Notification]:
+    """Lease up to `limit` due rows to `owner`, counting an attempt; returns the rows (as
+    the lease left them, in id order), so the worker need not read them again."""
     due = and_(
         Notification.status == "pending",
         Notification.next_attempt_at <= now,
@@ -66,10 +67,10 @@ async def claim_notifications(
                 lease_expires_at=now + lease,
                 attempts=Notification.attempts + 1,
             )
-            .returning(Notification.id)
+            .returning(Notification)
             .execution_options(synchronize_session=False)
         )
-        return list(claimed.all())
+        return sorted(claimed.all(), key=lambda row: row.id)
 
 
 async def release_notifications(

@@ -23,12 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from meetbook.config import Settings
 from meetbook.meetings.clock_job import CLOCK_STATUSES
+from meetbook.models import Notification
 from meetbook.notifications.delivery import (
     AccountDelivery,
     Deliverer,
     Delivery,
     RetryPolicy,
-    load_deliveries,
+    deliveries_of,
 )
 from meetbook.notifications.leases import claim_notifications, release_notifications
 from meetbook.notifications.outbox import NOTIFY_CHANNEL
@@ -39,7 +40,7 @@ from meetbook.webhooks.delivery import (
     WebhookDeliverer,
     WebhookDelivery,
     WebhookRetry,
-    load_webhook_deliveries,
+    webhook_deliveries_of,
 )
 
 __all__ = ["OutboxWorker", "Providers", "RetryPolicy", "providers_from_settings", "run_standalone"]
@@ -147,14 +148,18 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many rows were claimed."""
-        ids = await self._claim()
-        if not ids:
+        rows = await self._claim()
+        if not rows:
             return 0
         deliveries: list[Delivery | AccountDelivery | WebhookDelivery] = []
-        deliveries += await load_deliveries(self.sessionmaker, ids)
-        deliveries += await load_webhook_deliveries(self.sessionmaker, ids)
+        # The claim returned the rows: one read of what they refer to, for the batch.
+        async with self.sessionmaker() as session:
+            deliveries += await deliveries_of(session, [r for r in rows if r.webhook_id is None])
+            deliveries += await webhook_deliveries_of(
+                session, [r for r in rows if r.webhook_id is not None]
+            )
         await asyncio.gather(*(self._deliver(delivery) for delivery in deliveries))
-        return len(ids)
+        return len(rows)
 
     async def run_periodic(self) -> list[str]:
         """Run the periodic jobs due now that no other worker holds; returns their names."""
@@ -175,7 +180,7 @@ class OutboxWorker:
         self._next_periodic = now + PERIODIC_CHECK
         await self._periodic.run_due(now)
 
-    async def _claim(self) -> list[int]:
+    async def _claim(self) -> list[Notification]:
         return await claim_notifications(
             self.sessionmaker,
             owner=self.name,

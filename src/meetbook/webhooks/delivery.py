@@ -117,17 +117,24 @@ async def load_webhook_deliveries(
                 .order_by(Notification.id)
             )
         ).all()
-        if not rows:
-            return []
-        hook_ids = {row.webhook_id for row in rows}
-        hooks = {
-            h.id: h for h in await session.scalars(select(Webhook).where(Webhook.id.in_(hook_ids)))
-        }
-        team_ids = {h.team_id for h in hooks.values()}
-        names = await session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
-        teams = {team_id: name for team_id, name in names.tuples()}
-        user_ids = {row.user_id for row in rows if row.user_id is not None}
-        users = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(user_ids)))}
+        return await webhook_deliveries_of(session, rows)
+
+
+async def webhook_deliveries_of(
+    session: AsyncSession, rows: Sequence[Notification]
+) -> list[WebhookDelivery]:
+    """Webhook rows already read, in their order, with their endpoints and teams."""
+    if not rows:
+        return []
+    hook_ids = {row.webhook_id for row in rows}
+    hooks = {
+        h.id: h for h in await session.scalars(select(Webhook).where(Webhook.id.in_(hook_ids)))
+    }
+    team_ids = {h.team_id for h in hooks.values()}
+    names = await session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+    teams = {team_id: name for team_id, name in names.tuples()}
+    user_ids = {row.user_id for row in rows if row.user_id is not None}
+    users = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(user_ids)))}
     deliveries = []
     for row in rows:
         hook = hooks.get(row.webhook_id or 0)
