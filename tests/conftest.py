@@ -40,6 +40,18 @@ from meetbook.models import Base
 # cost ~0.3 s per hash here, and the suite creates hundreds of accounts.
 os.environ.setdefault("MEETBOOK_PASSWORD_HASH_PROFILE", "fast")
 
+
+def clean_environment() -> dict[str, str]:
+    """Our environment for a meetbook process, without our MEETBOOK_* settings.
+
+    The one kept is the test-only cheap Argon2 above: without it a server or CLI the
+    tests start hashes at production cost (~0.3 s per hash and per sign-in here).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETBOOK_")}
+    env["MEETBOOK_PASSWORD_HASH_PROFILE"] = os.environ["MEETBOOK_PASSWORD_HASH_PROFILE"]
+    return env
+
+
 POSTGRES_URL = os.environ.get(
     "MEETBOOK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
