@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import start_http_server
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from meetbook.config import Settings, load_settings
 from meetbook.db import create_engine, create_sessionmaker
@@ -41,6 +47,59 @@ UVICORN_LIMITS: dict[str, Any] = {
     # On shutdown, connections still open after this are closed.
     "timeout_graceful_shutdown": 15,
 }
+
+
+# The signals that stop the server (uvicorn's own handlers take these two).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[list[int]]:
+    """Record SIGINT/SIGTERM instead of acting on them; yields what was received.
+
+    For the stretch of start-up before uvicorn's handlers are in place (importing the
+    app alone takes seconds of CPU). Python's own SIGINT handler raises
+    KeyboardInterrupt wherever the main thread is: raised inside a finalizer or a
+    weakref callback, both frequent while the app is imported, it is printed and
+    dropped, and the server then came up and ran on as if never asked to stop.
+    """
+    received: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda sig, _frame: received.append(sig)) for sig in STOP_SIGNALS
+    }
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, told of the stop signals that came before it listened."""
+
+    def __init__(self, config: uvicorn.Config, received: list[int]) -> None:
+        super().__init__(config)
+        self.received_early = received
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            for sig in list(self.received_early):
+                self.handle_exit(sig, None)
+            yield
+
+
+def _run_uvicorn(config: uvicorn.Config, received: list[int]) -> None:
+    """uvicorn.run's single-process and multi-process paths, with the early signals."""
+    if config.workers > 1:
+        supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+        supervisor.signal_queue.extend(received)  # handled once its loop starts
+        supervisor.run()
+        return
+    server = _Server(config, received)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 def app_from_environment() -> FastAPI:
@@ -98,34 +157,40 @@ def serve(
     upgrade(settings.database_url)
     if demo:
         print(asyncio.run(_demo(settings)), flush=True)
-    print(
-        f"meetbook is running at {settings.base_url} (listening on http://{host}:{port})",
-        flush=True,
-    )
-    print(
-        f"Sign in at {settings.base_url}/login; the API docs are at {settings.base_url}/docs",
-        flush=True,
-    )
-    if settings.smtp_host is None:
-        print(f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True)
-    if warning := per_process_limits_warning(settings, workers):
-        log.warning("ratelimit.per_process", extra={"workers": workers, "detail": warning})
-        print(f"Warning: {warning}", flush=True)
-    os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"
-    # Before uvicorn spawns the processes: they must import prometheus_client with it set.
-    shared_metrics = share_between_processes() if workers > 1 else None
-    uvicorn.run(
-        "meetbook.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if workers > 1 else None,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=True,
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-        **UVICORN_LIMITS,
-    )
+    # A stop asked for from here on is kept for uvicorn, which starts by importing the
+    # app (seconds), and handled once it listens (_stop_signals_held).
+    with _stop_signals_held() as received:
+        print(
+            f"meetbook is running at {settings.base_url} (listening on http://{host}:{port})",
+            flush=True,
+        )
+        print(
+            f"Sign in at {settings.base_url}/login; the API docs are at {settings.base_url}/docs",
+            flush=True,
+        )
+        if settings.smtp_host is None:
+            print(
+                f"No SMTP host set: emails are kept at {settings.base_url}/dev/mailbox", flush=True
+            )
+        if warning := per_process_limits_warning(settings, workers):
+            log.warning("ratelimit.per_process", extra={"workers": workers, "detail": warning})
+            print(f"Warning: {warning}", flush=True)
+        os.environ[RUN_WORKER_ENV] = "1" if run_worker else "0"
+        # Before uvicorn spawns the processes: they must import prometheus_client with it set.
+        shared_metrics = share_between_processes() if workers > 1 else None
+        config = uvicorn.Config(
+            "meetbook.server:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            log_level=settings.log_level,
+            access_log=False,
+            proxy_headers=True,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **UVICORN_LIMITS,
+        )
+        _run_uvicorn(config, received)
     remove_shared_directory(shared_metrics)
 
 

@@ -29,6 +29,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.conftest import clean_environment
+
 CHROMIUM = Path(os.environ.get("MEETBOOK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -197,7 +199,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = _free_port()
     vapid = workdir / "vapid.pem"
     _write_vapid_key(vapid)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MEETBOOK_")} | {
+    env = clean_environment() | {
         "MEETBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'e2e.db'}",
         "MEETBOOK_BASE_URL": f"http://127.0.0.1:{port}",
         "MEETBOOK_SECRET_KEY": "e2e-secret-key-not-for-production",

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from meetbook.metrics import CHANNELS
 from meetbook.models import Notification
-from tests.conftest import World, create_meeting, future
+from tests.conftest import World, clean_environment, create_meeting, future
 from tests.metrics_text import Series, parse, value
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -119,7 +119,7 @@ def test_a_taken_metrics_port_is_one_line_and_nonzero(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEETBOOK_")}
+        env = clean_environment()
         env["MEETBOOK_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/w.db"
         result = subprocess.run(
             [sys.executable, "-m", "meetbook.cli", "worker", "--metrics-port", str(port)],

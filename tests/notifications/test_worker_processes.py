@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import subprocess
@@ -36,7 +35,7 @@ from meetbook.meetings.service import create_meeting
 from meetbook.models import Notification, User
 from meetbook.notifications.mailbox import DevMailbox
 from meetbook.notifications.worker import OutboxWorker, Providers
-from tests.conftest import World, backend_of
+from tests.conftest import World, backend_of, clean_environment
 
 from .peers import Inbox, LocalSmtpServer
 
@@ -137,7 +136,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     def start(database_url: str, smtp_port: int, name: str) -> WorkerProcess:
         workdir = tmp_path / name
         workdir.mkdir()  # its own working directory, so no developer's .env is read
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEETBOOK_")}
+        env = clean_environment()
         env.update(
             MEETBOOK_DATABASE_URL=database_url,
             MEETBOOK_SECRET_KEY="test-secret-key-" + "x" * 32,

@@ -40,7 +40,7 @@ from meetbook.accounts import service as accounts
 from meetbook.auth.tokens import issue_token
 from meetbook.config import Settings
 from meetbook.db import create_engine, create_sessionmaker
-from tests.conftest import Person
+from tests.conftest import Person, clean_environment
 
 SECRET_KEY = "reliability-secret-key-" + "x" * 40
 BASE_URL = "http://meetbook.test"
@@ -71,7 +71,7 @@ def meetbook_command(*args: str) -> list[str]:
 
 def meetbook_env(database_url: str, **settings: object) -> dict[str, str]:
     """The environment of a meetbook process: nothing MEETBOOK_* leaks in from ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETBOOK_")}
+    env = clean_environment()
     env.update(
         MEETBOOK_DATABASE_URL=database_url,
         MEETBOOK_SECRET_KEY=SECRET_KEY,
@@ -81,10 +81,6 @@ def meetbook_env(database_url: str, **settings: object) -> dict[str, str]:
         MEETBOOK_RATE_LIMIT_CREATE="off",
         PYTHONUNBUFFERED="1",
     )
-    # The suite's test-only cheap Argon2 (tests/conftest.py) is the one MEETBOOK_* kept.
-    profile = os.environ.get("MEETBOOK_PASSWORD_HASH_PROFILE")
-    if profile:
-        env["MEETBOOK_PASSWORD_HASH_PROFILE"] = profile
     for name, value in settings.items():
         env[f"MEETBOOK_{name.upper()}"] = str(value)
     return env

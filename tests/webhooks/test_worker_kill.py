@@ -3,7 +3,6 @@ under the same `webhook-id`, so the receiver can tell it is the same one."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from meetbook.models import Notification
-from tests.conftest import MovableClock, create_meeting, future
+from tests.conftest import MovableClock, clean_environment, create_meeting, future
 from tests.notifications.test_worker_processes import (
     DRAIN_SECONDS,
     EXIT_SECONDS,
@@ -32,7 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 def start_worker(database_url: str, workdir: Path) -> WorkerProcess:
     workdir.mkdir()  # its own working directory, so no developer's .env is read
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEETBOOK_")}
+    env = clean_environment()
     env.update(
         MEETBOOK_DATABASE_URL=database_url,
         MEETBOOK_SECRET_KEY="test-secret-key-" + "x" * 32,
