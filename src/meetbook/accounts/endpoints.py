@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
 
 from meetbook.accounts import service
 from meetbook.accounts.schemas import (
@@ -98,11 +97,9 @@ def _profile(user: Any) -> dict[str, Any]:
 
 
 @router.get("/me", response_model=ProfileOut, responses=ERRORS)
-async def get_me(user: CurrentUser) -> JSONResponse:
+async def get_me(user: CurrentUser) -> dict[str, Any]:
     """Your profile."""
-    # A response, not a dict, so FastAPI does not validate and serialize it again through
-    # ProfileOut (which stays for the OpenAPI document): the auth floor's own cost.
-    return JSONResponse(_profile(user))
+    return _profile(user)
 
 
 @router.patch("/me", response_model=ProfileOut, responses=ERRORS)

@@ -145,12 +145,10 @@ Cursor = Annotated[
 _STATUS_LIST = rf"^[ ,]*(({'|'.join(STATUSES)})[ ,]*)*$"
 
 
-async def _page_response(session: SessionDep, page: queries.Page, now: datetime) -> JSONResponse:
-    # Returned as a response, not a dict: FastAPI would validate the dict against
-    # MeetingPage and serialize it again, for the same bytes (response_model stays, for
-    # the OpenAPI document). The names were read with the page.
+async def _page_json(session: SessionDep, page: queries.Page, now: datetime) -> dict[str, Any]:
+    # The names were read with the page.
     data = await queries.meetings_json(session, page.meetings, now, page.names)
-    return JSONResponse({"data": data, "next_cursor": page.next_cursor})
+    return {"data": data, "next_cursor": page.next_cursor}
 
 
 @router.get("/pending", response_model=MeetingPage, responses=ERRORS)
@@ -161,13 +159,13 @@ async def pending_meetings(
     team_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     """Meetings waiting for your answer (requests, counter-proposals, proposed new times),
     soonest first."""
     page = await queries.awaiting_answer(
         session, user.id, team_id, limit, _cursor(cursor, "asc"), now
     )
-    return await _page_response(session, page, now)
+    return await _page_json(session, page, now)
 
 
 @router.get("/list", response_model=MeetingPage, responses=ERRORS)
@@ -204,7 +202,7 @@ async def list_meetings(
     ] = "asc",
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     """Meetings you requested or received, filtered and paginated by start time."""
     if role not in (None, "", "requester", "recipient"):
         raise BadRequest("role must be requester or recipient.")
@@ -221,7 +219,7 @@ async def list_meetings(
         after=_cursor(cursor, order),
     )
     page = await queries.list_meetings(session, user.id, f, now)
-    return await _page_response(session, page, now)
+    return await _page_json(session, page, now)
 
 
 async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, Any]:
@@ -231,14 +229,13 @@ async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, An
 @router.get("/{meeting_id:id}", response_model=MeetingOut, responses=ERRORS)
 async def meeting_details(
     meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
-) -> JSONResponse:
+) -> dict[str, Any]:
     """One meeting you take part in."""
     found = await queries.meeting_with_names(session, meeting_id, user.id)
     if found is None:  # as service.meeting_for_participant: existence is not revealed
         raise NotFound(f"Meeting {meeting_id} was not found.")
     meeting, names = found
-    # A response, not a dict: see _page_response.
-    return JSONResponse((await queries.meetings_json(session, [meeting], now, names))[0])
+    return (await queries.meetings_json(session, [meeting], now, names))[0]
 
 
 @router.post("/{meeting_id:id}/confirm", response_model=MeetingOut, responses=ERRORS)
