@@ -1,7 +1,6 @@
 """How many SQL statements each read route sends (issue #15): the participants' names come
 with the meetings, a list reads both roles in one statement, and free slots read the
-member, their team and both memberships at once. Also: the bodies the read routes now build
-themselves are exactly what their response models would have made of them."""
+member, their team and both memberships at once."""
 
 from __future__ import annotations
 
@@ -9,12 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
-from meetbook.accounts.schemas import ProfileOut
 from meetbook.auth.tokencache import TokenCache
-from meetbook.availability.schemas import FreeSlotList
-from meetbook.meetings.schemas import MeetingOut, MeetingPage
 from tests.auth.test_token_cache import statements
 from tests.conftest import MovableClock, Person, World, create_meeting
 
@@ -41,26 +36,26 @@ async def meetings(client: Any, world: World, clock: MovableClock) -> dict[str, 
     return {"ann": ann, "bob": bob, "team": team, "ids": ids}
 
 
-def _routes(m: dict[str, Any]) -> list[tuple[str, Person, str, int, type[BaseModel]]]:
-    """(label, reader, path, statements besides the token lookup, response model)."""
+def _routes(m: dict[str, Any]) -> list[tuple[str, Person, str, int]]:
+    """(label, reader, path, statements besides the token lookup)."""
     ann, bob, team, first = m["ann"], m["bob"], m["team"], m["ids"][0]
     return [
-        ("me", ann, "/api/v3/me", 0, ProfileOut),
-        ("pending", bob, "/api/v3/meeting/pending", 1, MeetingPage),
-        ("list", ann, "/api/v3/meeting/list", 1, MeetingPage),  # both roles at once
-        ("list?role", ann, "/api/v3/meeting/list?role=requester", 1, MeetingPage),
-        ("list?status", bob, "/api/v3/meeting/list?status=confirmed", 1, MeetingPage),
-        ("details", bob, f"/api/v3/meeting/{first}", 1, MeetingOut),
+        ("me", ann, "/api/v3/me", 0),
+        ("pending", bob, "/api/v3/meeting/pending", 1),
+        ("list", ann, "/api/v3/meeting/list", 1),  # both roles at once
+        ("list?role", ann, "/api/v3/meeting/list?role=requester", 1),
+        ("list?status", bob, "/api/v3/meeting/list?status=confirmed", 1),
+        ("details", bob, f"/api/v3/meeting/{first}", 1),
         # The member with their team and both memberships, their busy slots, their
         # linked calendar.
-        ("free-slots", ann, f"/api/v3/teams/{team}/members/{bob.id}/free-slots", 3, FreeSlotList),
+        ("free-slots", ann, f"/api/v3/teams/{team}/members/{bob.id}/free-slots", 3),
     ]
 
 
 async def test_read_routes_statements_with_the_token_cached(
     app: Any, client: Any, meetings: dict[str, Any]
 ) -> None:
-    for label, reader, path, budget, _model in _routes(meetings):
+    for label, reader, path, budget in _routes(meetings):
         await client.get(path, headers=reader.auth)  # the lookup cached, last_used_at written
         with statements(app) as sent:
             response = await client.get(path, headers=reader.auth)
@@ -72,22 +67,12 @@ async def test_read_routes_statements_with_the_token_looked_up(
     app: Any, client: Any, meetings: dict[str, Any]
 ) -> None:
     app.state.token_cache = TokenCache(ttl=0)  # every lookup goes to the database
-    for label, reader, path, budget, _model in _routes(meetings):
+    for label, reader, path, budget in _routes(meetings):
         await client.get(path, headers=reader.auth)  # last_used_at written (throttled)
         with statements(app) as sent:
             response = await client.get(path, headers=reader.auth)
         assert response.status_code == 200, (label, response.text)
         assert len(_queries(sent)) == 1 + budget, (label, sent)
-
-
-async def test_read_bodies_are_what_their_response_models_make(
-    client: Any, meetings: dict[str, Any]
-) -> None:
-    for label, reader, path, _budget, model in _routes(meetings):
-        response = await client.get(path, headers=reader.auth)
-        body = response.json()
-        assert body == model.model_validate(body).model_dump(mode="json"), label
-        assert response.headers["content-type"] == "application/json", label
 
 
 async def test_names_come_with_the_page(client: Any, meetings: dict[str, Any]) -> None:

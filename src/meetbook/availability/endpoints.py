@@ -7,7 +7,6 @@ import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 
 from meetbook.auth.deps import CurrentUser, throttle
 from meetbook.availability import calendar, service
@@ -76,16 +75,14 @@ async def free_slots(
     now: Now,
     from_: Annotated[str | None, Query(alias="from"), _BOUND] = None,
     to: Annotated[str | None, _BOUND] = None,
-) -> JSONResponse:
+) -> dict[str, Any]:
     """A teammate's free one-hour slots (local :00 and :30) in their working hours, apart
     from their confirmed meetings and their linked calendar's busy times. When that
     calendar cannot be read the slots ignore it and `calendar.status` is `unavailable`."""
     window = service.slot_range(parse_bound("from", from_), parse_bound("to", to), now)
     settings: Settings = request.app.state.settings
     found, read = await service.free_slots(session, team_id, user, user_id, window, now, settings)
-    # A response, not a dict: FastAPI would validate it against FreeSlotList (kept for
-    # the OpenAPI document) and serialize it again, for the same bytes.
-    return JSONResponse({"data": found, "calendar": read.as_json()})
+    return {"data": found, "calendar": read.as_json()}
 
 
 @router.get("/api/v3/me/calendar", response_model=LinkedCalendarOut, responses=ERRORS)
