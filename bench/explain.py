@@ -115,7 +115,7 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
         after = None
         for _ in range(10_000):
             f = queries.MeetingFilter(limit=100, after=after)
-            page, cursor = await queries.list_meetings(session, user_id, f, now)
+            page, _names, cursor = await queries.list_meetings(session, user_id, f, now)
             if cursor is None or not page:
                 break
             after = (page[-1].start_time, page[-1].id)
@@ -129,18 +129,18 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
     def listing(user_id: int, **kw: Any) -> Work:
         async def run(session: AsyncSession) -> Any:
             f = queries.MeetingFilter(**kw)
-            page, _ = await queries.list_meetings(session, user_id, f, now)
-            return await queries.meetings_json(session, page, now)
+            page = await queries.list_meetings(session, user_id, f, now)
+            return await queries.meetings_json(session, page.meetings, now, page.names)
 
         return run
 
     async def pending(session: AsyncSession) -> Any:
-        page, _ = await queries.awaiting_answer(session, normal, None, 20, None, now)
-        return await queries.meetings_json(session, page, now)
+        page = await queries.awaiting_answer(session, normal, None, 20, None, now)
+        return await queries.meetings_json(session, page.meetings, now, page.names)
 
     async def pending_team(session: AsyncSession) -> Any:
-        page, _ = await queries.awaiting_answer(session, normal, team, 20, None, now)
-        return await queries.meetings_json(session, page, now)
+        page = await queries.awaiting_answer(session, normal, team, 20, None, now)
+        return await queries.meetings_json(session, page.meetings, now, page.names)
 
     async def auth(session: AsyncSession) -> Any:
         return await user_for_token(session, data.tokens[normal])
@@ -150,8 +150,10 @@ async def explain_hot_paths(url: str, secret: str, data: Dataset) -> ExplainRepo
         user = await session.get(User, user_id)
         assert user is not None
         captured.clear()  # the route has the user already (from the token lookup)
-        meeting = await service.meeting_for_participant(session, meeting_id, user)
-        return await queries.meetings_json(session, [meeting], now)
+        found = await queries.meeting_with_names(session, meeting_id, user.id)
+        assert found is not None
+        meeting, names = found
+        return await queries.meetings_json(session, [meeting], now, names)
 
     async def create(session: AsyncSession) -> Any:
         requester = await session.get(User, normal)

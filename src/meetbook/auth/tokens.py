@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from meetbook.auth.tokencache import KEEPS_LOOKUPS, TokenCache
+from meetbook.auth.tokencache import TokenCache
 from meetbook.db import is_read_only_session, open_session
 from meetbook.models import ApiToken, User, utcnow
 from meetbook.models.base import UTCDateTime
@@ -165,6 +165,16 @@ async def lookup_token(
     return found
 
 
+# The read-only request's write of `last_used_at`: a Core UPDATE on a connection of its
+# own, built once. No session (its events, its identity map, the ORM UPDATE's planning)
+# for a column no cached lookup depends on (auth/tokencache.py).
+_NOTE_USE = (
+    update(ApiToken)
+    .where(ApiToken.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("used_at", type_=UTCDateTime))
+)
+
+
 async def _note_use(
     sessionmaker: async_sessionmaker[AsyncSession],
     session: AsyncSession,
@@ -188,13 +198,9 @@ async def _note_use(
     # takes one, so a burst of such requests cannot each hold one connection while
     # waiting for a second (that emptied the pool: every request then waited 30 s).
     await session.commit()
-    async with sessionmaker() as writer, writer.begin():
-        await writer.execute(
-            update(ApiToken)
-            .where(ApiToken.id == api_token.id)
-            .values(last_used_at=now)
-            .execution_options(**{KEEPS_LOOKUPS: True})
-        )
+    engine: AsyncEngine = sessionmaker.kw["bind"]
+    async with engine.begin() as writer:
+        await writer.execute(_NOTE_USE, {"token_id": api_token.id, "used_at": now})
     # As loaded: the row already says so, and the read-only session must not write it.
     set_committed_value(api_token, "last_used_at", now)
     return True

@@ -8,8 +8,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from meetbook.auth.permissions import authorize
 from meetbook.availability import calendar, slots
@@ -66,10 +67,6 @@ def check_booking_policy(team: Team, start: datetime, now: datetime) -> None:
         raise BadRequest(message, details=[{"field": "date", "message": message}])
 
 
-async def _membership(session: AsyncSession, team_id: int, user_id: int) -> TeamMember | None:
-    return await session.get(TeamMember, (team_id, user_id))
-
-
 async def update_team(session: AsyncSession, team_id: int, user: User, patch: TeamPatch) -> Team:
     """Change a team's name or booking policy: team admins only (404 for non-members)."""
     await authorize(session, user, "team.manage", team_id=team_id)
@@ -104,6 +101,23 @@ def slot_range(start: int | None, end: int | None, now: datetime) -> tuple[datet
     return first, last
 
 
+_MEMBER_ROW = aliased(TeamMember)
+_VIEWER_ROW = aliased(TeamMember)
+# A member and their team, if both the member and the viewer belong to it: one statement
+# for what was four (member, team, two memberships). Built once, with parameters.
+_MEMBER_IN_VIEWERS_TEAM = (
+    select(User, Team)
+    .join(_MEMBER_ROW, _MEMBER_ROW.user_id == User.id)
+    .join(Team, Team.id == _MEMBER_ROW.team_id)
+    .join(_VIEWER_ROW, _VIEWER_ROW.team_id == Team.id)
+    .where(
+        User.id == bindparam("member_id"),
+        Team.id == bindparam("team_id"),
+        _VIEWER_ROW.user_id == bindparam("viewer_id"),
+    )
+)
+
+
 async def free_slots(
     session: AsyncSession,
     team_id: int,
@@ -115,15 +129,11 @@ async def free_slots(
 ) -> tuple[list[dict[str, Any]], CalendarRead]:
     """A team member's free one-hour slots in `window`, and how reading their linked
     calendar went (its busy times are taken out); 404 unless both are members."""
-    member = await session.get(User, member_id)
-    team = await session.get(Team, team_id)
-    if (
-        team is None
-        or member is None
-        or await _membership(session, team_id, viewer.id) is None
-        or await _membership(session, team_id, member_id) is None
-    ):
+    params = {"member_id": member_id, "team_id": team_id, "viewer_id": viewer.id}
+    row = (await session.execute(_MEMBER_IN_VIEWERS_TEAM, params)).first()
+    if row is None:
         raise NotFound(f"Team {team_id} has no member {member_id} that you can see.")
+    member, team = row
     start, end = window
     start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
     # One range read of the (user_id, start_time) index: a busy slot lasts one meeting,
@@ -136,9 +146,7 @@ async def free_slots(
             BusySlot.end_time > start_ts,
         )
     )
-    busy = [
-        (datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC)) for s, e in rows.tuples()
-    ]
+    busy = [(datetime.fromtimestamp(s, UTC), datetime.fromtimestamp(e, UTC)) for s, e in rows]
     zone = resolve_zone(member.timezone)
     read = await calendar.calendar_busy(session, member_id, zone, start, end, settings)
     busy.extend(calendar.slot_window_busy(read))

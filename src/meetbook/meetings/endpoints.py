@@ -12,7 +12,7 @@ from meetbook.auth.deps import CurrentUser, throttle
 from meetbook.clock import Now
 from meetbook.config import Settings
 from meetbook.db import SessionDep
-from meetbook.errors import BadRequest
+from meetbook.errors import BadRequest, NotFound
 from meetbook.meetings import history, queries, service
 from meetbook.meetings.schemas import (
     AcceptBody,
@@ -145,6 +145,12 @@ Cursor = Annotated[
 _STATUS_LIST = rf"^[ ,]*(({'|'.join(STATUSES)})[ ,]*)*$"
 
 
+async def _page_json(session: SessionDep, page: queries.Page, now: datetime) -> dict[str, Any]:
+    # The names were read with the page.
+    data = await queries.meetings_json(session, page.meetings, now, page.names)
+    return {"data": data, "next_cursor": page.next_cursor}
+
+
 @router.get("/pending", response_model=MeetingPage, responses=ERRORS)
 async def pending_meetings(
     session: SessionDep,
@@ -156,10 +162,10 @@ async def pending_meetings(
 ) -> dict[str, Any]:
     """Meetings waiting for your answer (requests, counter-proposals, proposed new times),
     soonest first."""
-    page, next_cursor = await queries.awaiting_answer(
+    page = await queries.awaiting_answer(
         session, user.id, team_id, limit, _cursor(cursor, "asc"), now
     )
-    return {"data": await queries.meetings_json(session, page, now), "next_cursor": next_cursor}
+    return await _page_json(session, page, now)
 
 
 @router.get("/list", response_model=MeetingPage, responses=ERRORS)
@@ -212,8 +218,8 @@ async def list_meetings(
         limit=limit,
         after=_cursor(cursor, order),
     )
-    page, next_cursor = await queries.list_meetings(session, user.id, f, now)
-    return {"data": await queries.meetings_json(session, page, now), "next_cursor": next_cursor}
+    page = await queries.list_meetings(session, user.id, f, now)
+    return await _page_json(session, page, now)
 
 
 async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, Any]:
@@ -225,8 +231,11 @@ async def meeting_details(
     meeting_id: IdPath, session: SessionDep, user: CurrentUser, now: Now
 ) -> dict[str, Any]:
     """One meeting you take part in."""
-    meeting = await service.meeting_for_participant(session, meeting_id, user)
-    return await _one(session, meeting, now)
+    found = await queries.meeting_with_names(session, meeting_id, user.id)
+    if found is None:  # as service.meeting_for_participant: existence is not revealed
+        raise NotFound(f"Meeting {meeting_id} was not found.")
+    meeting, names = found
+    return (await queries.meetings_json(session, [meeting], now, names))[0]
 
 
 @router.post("/{meeting_id:id}/confirm", response_model=MeetingOut, responses=ERRORS)

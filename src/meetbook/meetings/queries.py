@@ -6,13 +6,25 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import identity_key
 
 from meetbook.errors import BadRequest
 from meetbook.meetings.machine import awaited_user_id, effective_status, status_filter
@@ -28,7 +40,7 @@ def _iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def meeting_json(meeting: Meeting, now_ts: int, names: dict[int, str]) -> dict[str, object]:
+def meeting_json(meeting: Meeting, now_ts: int, names: Mapping[int, str]) -> dict[str, object]:
     start = datetime.fromtimestamp(meeting.start_time, UTC)
     status = effective_status(meeting, now_ts)
     return {
@@ -74,17 +86,39 @@ def proposal_json(meeting: Meeting, status: Status) -> dict[str, object] | None:
 
 
 async def user_names(session: AsyncSession, meetings: Sequence[Meeting]) -> dict[int, str]:
-    ids = {m.requester_id for m in meetings} | {m.recipient_id for m in meetings}
-    if not ids:
-        return {}
-    rows = await session.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return {user_id: name for user_id, name in rows.tuples()}
+    """The names of the meetings' participants, by user id.
+
+    Users this session already holds (the viewer, from the token lookup; a recipient a
+    service just read) are not read again: a meeting shown to one of its participants
+    then needs no query for that side, and a details page or a new meeting often none.
+    """
+    names: dict[int, str] = {}
+    missing: set[int] = set()
+    for user_id in {m.requester_id for m in meetings} | {m.recipient_id for m in meetings}:
+        held = session.identity_map.get(identity_key(User, user_id))
+        # Only a loaded name: reading an expired one would query (and fail, in async).
+        name = vars(held).get("name") if held is not None else None
+        if name is not None:
+            names[user_id] = name
+        else:
+            missing.add(user_id)
+    if missing:
+        rows = await session.execute(select(User.id, User.name).where(User.id.in_(missing)))
+        names.update({user_id: name for user_id, name in rows})
+    return names
 
 
 async def meetings_json(
-    session: AsyncSession, meetings: Sequence[Meeting], now: datetime
+    session: AsyncSession,
+    meetings: Sequence[Meeting],
+    now: datetime,
+    names: Mapping[int, str] | None = None,
 ) -> list[dict[str, object]]:
-    names = await user_names(session, meetings)
+    """The meetings as the API shows them; `names` (user id -> name) saves reading the
+    participants' names when the caller has them already (a `Page` read them with the
+    meetings)."""
+    if names is None:
+        names = await user_names(session, meetings)
     now_ts = int(now.timestamp())
     return [meeting_json(m, now_ts, names) for m in meetings]
 
@@ -179,29 +213,127 @@ class MeetingFilter:
     after: tuple[int, int] | None = None
 
 
-def _apply(query: Select[Meeting], f: MeetingFilter, now_ts: int) -> Select[Meeting]:
+class Page(NamedTuple):
+    """A page of meetings, their participants' names (read with them) and the cursor of
+    the next page."""
+
+    meetings: list[Meeting]
+    names: dict[int, str]
+    next_cursor: str | None
+
+
+# The participants' names come with the meetings, as correlated subqueries: one statement
+# for a page instead of two, and the meetings' part of the plan stays what it was.
+_REQUESTER_NAME = (
+    select(User.name)
+    .where(User.id == Meeting.requester_id)
+    .scalar_subquery()
+    .label("requester_name")
+)
+_RECIPIENT_NAME = (
+    select(User.name)
+    .where(User.id == Meeting.recipient_id)
+    .scalar_subquery()
+    .label("recipient_name")
+)
+_WITH_NAMES = select(Meeting, _REQUESTER_NAME, _RECIPIENT_NAME)
+
+
+async def _read_with_names(
+    session: AsyncSession,
+    query: Select[Any],
+    names: dict[int, str],
+    params: dict[str, object] | None = None,
+) -> list[Meeting]:
+    """Run a `_WITH_NAMES` query: its meetings, and their names added to `names`."""
+    found = []
+    for meeting, requester_name, recipient_name in await session.execute(query, params):
+        names[meeting.requester_id] = requester_name
+        names[meeting.recipient_id] = recipient_name
+        found.append(meeting)
+    return found
+
+
+# Lists and pending run statements built once per shape of filter (which filters are
+# given, the statuses, the order), every value a bound parameter: building a statement
+# per request cost more CPU than running it (a list's UNION of subqueries most of all).
+_STATEMENTS: dict[tuple[object, ...], Select[Any]] = {}
+_MAX_STATEMENTS = 1_000
+# In place of the ints they stand for: the conditions only compare with them.
+_USER_ID: Any = bindparam("user_id", type_=Meeting.requester_id.type)
+_NOW_TS: Any = bindparam("now_ts", type_=Meeting.start_time.type)
+
+
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+def _apply(query: Select[Any], f: MeetingFilter) -> Select[Any]:
+    """`query` narrowed by the filters `f` gives, their values left as parameters
+    (`_params`), in the page's order."""
     if f.statuses:
-        query = query.where(or_(*(status_filter(s, now_ts) for s in f.statuses)))
+        query = query.where(or_(*(status_filter(s, _NOW_TS) for s in f.statuses)))
     if f.team_id is not None:
-        query = query.where(Meeting.team_id == f.team_id)
+        query = query.where(Meeting.team_id == _param("team_id", Meeting.team_id))
     if f.start_from is not None:
-        query = query.where(Meeting.start_time >= f.start_from)
+        query = query.where(Meeting.start_time >= _param("start_from", Meeting.start_time))
     if f.start_to is not None:
-        query = query.where(Meeting.start_time <= f.start_to)
+        query = query.where(Meeting.start_time <= _param("start_to", Meeting.start_time))
     if f.after is not None:
-        start, meeting_id = f.after
         # A row-value comparison, not `start > s OR (start = s AND id > i)`: both
         # databases use it as a range on the (participant, start_time, id) index, so a
         # deep page starts where the cursor points. The OR form was only a filter, and a
         # page 90% down a 20,000-meeting history read 9,500 index entries to return 21.
         position = tuple_(Meeting.start_time, Meeting.id)
-        if f.order == "asc":
-            query = query.where(position > (start, meeting_id))
-        else:
-            query = query.where(position < (start, meeting_id))
+        after = tuple_(_param("after_start", Meeting.start_time), _param("after_id", Meeting.id))
+        query = query.where(position > after if f.order == "asc" else position < after)
+    query = query.limit(bindparam("limit", type_=Integer))
     if f.order == "asc":
         return query.order_by(Meeting.start_time.asc(), Meeting.id.asc())
     return query.order_by(Meeting.start_time.desc(), Meeting.id.desc())
+
+
+def _params(user_id: int, f: MeetingFilter, now_ts: int) -> dict[str, object]:
+    """The values of `_apply`'s parameters (the ones a statement has not are ignored)."""
+    after_start, after_id = f.after or (None, None)
+    return {
+        "user_id": user_id,
+        "now_ts": now_ts,
+        "team_id": f.team_id,
+        "start_from": f.start_from,
+        "start_to": f.start_to,
+        "after_start": after_start,
+        "after_id": after_id,
+        "limit": f.limit + 1,  # one more: whether there is a next page
+    }
+
+
+def _shape(kind: str, f: MeetingFilter) -> tuple[object, ...]:
+    given = (f.team_id, f.start_from, f.start_to, f.after)
+    return (kind, f.role, f.statuses, f.order, *(value is not None for value in given))
+
+
+def _statement(shape: tuple[object, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        if len(_STATEMENTS) >= _MAX_STATEMENTS:
+            _STATEMENTS.clear()
+        statement = _STATEMENTS[shape] = build()
+    return statement
+
+
+_ROLE_COLUMNS = {"requester": Meeting.requester_id, "recipient": Meeting.recipient_id}
+
+
+def _list_statement(f: MeetingFilter) -> Select[Any]:
+    roles: tuple[Role, ...] = (f.role,) if f.role else ("requester", "recipient")
+    runs = [_apply(_WITH_NAMES.where(_ROLE_COLUMNS[role] == _USER_ID), f) for role in roles]
+    if len(runs) == 1:
+        return runs[0]
+    # Both runs in one statement, each keeping its order and limit (in a subquery: SQLite
+    # allows no LIMIT in a UNION's branch); rows come in no given order.
+    both = union_all(*(run.subquery().select() for run in runs)).subquery()
+    return select(aliased(Meeting, both), both.c.requester_name, both.c.recipient_name)
 
 
 def _sort_key(meeting: Meeting) -> tuple[int, int]:
@@ -210,23 +342,21 @@ def _sort_key(meeting: Meeting) -> tuple[int, int]:
 
 async def list_meetings(
     session: AsyncSession, user_id: int, f: MeetingFilter, now: datetime
-) -> tuple[list[Meeting], str | None]:
-    """A keyset page of the user's meetings (either role) and the cursor of the next page.
+) -> Page:
+    """A keyset page of the user's meetings (either role).
 
     Each role is read through its own (participant, start_time, id) index and the two
-    ordered runs are merged here, which keeps deep pages as cheap as the first.
+    ordered runs are merged here, which keeps deep pages as cheap as the first. Both
+    runs go in one statement (a UNION ALL of the two), one round trip.
     """
-    now_ts = int(now.timestamp())
-    roles: tuple[Role, ...] = (f.role,) if f.role else ("requester", "recipient")
-    found: list[Meeting] = []
-    for role in roles:
-        column = Meeting.requester_id if role == "requester" else Meeting.recipient_id
-        query = _apply(select(Meeting).where(column == user_id), f, now_ts).limit(f.limit + 1)
-        found.extend((await session.scalars(query)).all())
+    query = _statement(_shape("list", f), lambda: _list_statement(f))
+    names: dict[int, str] = {}
+    params = _params(user_id, f, int(now.timestamp()))
+    found = await _read_with_names(session, query, names, params)
     found.sort(key=_sort_key, reverse=f.order == "desc")
     page = found[: f.limit]
     next_cursor = encode_cursor(page[-1], f.order) if len(found) > f.limit else None
-    return page, next_cursor
+    return Page(page, names, next_cursor)
 
 
 def awaiting_filter(user_id: int, now_ts: int) -> ColumnElement[bool]:
@@ -245,6 +375,9 @@ def awaiting_filter(user_id: int, now_ts: int) -> ColumnElement[bool]:
     )
 
 
+_AWAITING_WITH_NAMES = _WITH_NAMES.where(awaiting_filter(_USER_ID, _NOW_TS))
+
+
 async def awaiting_answer(
     session: AsyncSession,
     user_id: int,
@@ -252,12 +385,29 @@ async def awaiting_answer(
     limit: int,
     after: tuple[int, int] | None,
     now: datetime,
-) -> tuple[list[Meeting], str | None]:
+) -> Page:
     """Meetings awaiting the user's answer (`awaiting_user_id`), soonest first."""
-    now_ts = int(now.timestamp())
     f = MeetingFilter(team_id=team_id, limit=limit, after=after)
-    query = _apply(select(Meeting).where(awaiting_filter(user_id, now_ts)), f, now_ts)
-    found = list((await session.scalars(query.limit(limit + 1))).all())
+    query = _statement(_shape("pending", f), lambda: _apply(_AWAITING_WITH_NAMES, f))
+    names: dict[int, str] = {}
+    found = await _read_with_names(session, query, names, _params(user_id, f, int(now.timestamp())))
     page = found[:limit]
     next_cursor = encode_cursor(page[-1], "asc") if len(found) > limit else None
-    return page, next_cursor
+    return Page(page, names, next_cursor)
+
+
+_PARTICIPANTS_MEETING = _WITH_NAMES.where(
+    Meeting.id == _param("meeting_id", Meeting.id),
+    or_(Meeting.requester_id == _USER_ID, Meeting.recipient_id == _USER_ID),
+)
+
+
+async def meeting_with_names(
+    session: AsyncSession, meeting_id: int, user_id: int
+) -> tuple[Meeting, dict[int, str]] | None:
+    """A meeting `user_id` takes part in and its participants' names, in one statement;
+    None if there is no such meeting or it is not theirs (the details route's 404)."""
+    names: dict[int, str] = {}
+    params: dict[str, object] = {"meeting_id": meeting_id, "user_id": user_id}
+    found = await _read_with_names(session, _PARTICIPANTS_MEETING, names, params)
+    return (found[0], names) if found else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -226,9 +226,16 @@ async def _team_names(session: AsyncSession, team_ids: set[int]) -> dict[int, st
 
 
 async def meeting_views(
-    session: AsyncSession, meetings: Sequence[Meeting], viewer: Reader, now: datetime
+    session: AsyncSession,
+    meetings: Sequence[Meeting],
+    viewer: Reader,
+    now: datetime,
+    names: Mapping[int, str] | None = None,
 ) -> list[MeetingView]:
-    names = await queries.user_names(session, meetings)
+    """The meetings as pages show them to `viewer`; `names` (user id -> name), if the
+    caller read them with the meetings."""
+    if names is None:
+        names = await queries.user_names(session, meetings)
     teams = await _team_names(session, {m.team_id for m in meetings})
     now_ts = int(now.timestamp())
     views = []
@@ -326,11 +333,9 @@ async def meetings_page(
             message = _("This page link is no longer valid; start from the first page.")
             return error_page(request, 400, message, viewer)
     if current.slug == "pending-meeting":  # the API's /meeting/pending, as the email promises
-        page, next_cursor = await queries.awaiting_answer(
-            session, viewer.user.id, None, PAGE_SIZE, after, now
-        )
+        page = await queries.awaiting_answer(session, viewer.user.id, None, PAGE_SIZE, after, now)
     else:
-        page, next_cursor = await queries.list_meetings(
+        page = await queries.list_meetings(
             session, viewer.user.id, replace(current.query, after=after), now
         )
     counts = {
@@ -343,8 +348,8 @@ async def meetings_page(
         "tabs": TABS,
         "tab": current,
         "counts": counts,
-        "meetings": await meeting_views(session, page, viewer, now),
-        "next_url": _tab_url(current.slug, next_cursor) if next_cursor else None,
+        "meetings": await meeting_views(session, page.meetings, viewer, now, page.names),
+        "next_url": _tab_url(current.slug, page.next_cursor) if page.next_cursor else None,
         "first_url": _tab_url(current.slug) if cursor else None,
         "back": request_target(request),
         "max_reason": MAX_REASON_LENGTH,
