@@ -278,6 +278,20 @@ async def check_external_conflicts(
         link = await get_link(session, user.id)
     if link is None:
         return []
+    return await linked_conflicts(link, user, start_time, end_time, settings, timeout=timeout)
+
+
+async def linked_conflicts(
+    link: LinkedCalendar,
+    user: User,
+    start_time: int,
+    end_time: int,
+    settings: Settings,
+    *,
+    timeout: float = CONFIRM_TIMEOUT_SECONDS,
+) -> list[Busy]:
+    """`check_external_conflicts` with `user`'s link already read (read fresh, before the
+    caller's write transaction)."""
     start, end = datetime.fromtimestamp(start_time, UTC), datetime.fromtimestamp(end_time, UTC)
     zone = _zone(user)
     try:

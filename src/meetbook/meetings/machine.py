@@ -484,7 +484,7 @@ async def apply_action(
             # The invite went in or out of the participants' calendars, or moved: so does
             # the copy in their linked CalDAV calendars.
             await enqueue_calendar_sync(session, meeting)
-    await session.flush()
+    # after_change flushes these rows with its own: one INSERT per table for them all.
     await after_change(session, meeting, change, now)
     log.info(
         f"meeting.{action.history}",
@@ -499,8 +499,8 @@ async def after_change(
     """Runs in the transaction of every change of a meeting, after it (`change` None: the
     meeting was just created): the one place for work that follows a meeting's start
     time, status or awaited participant: reminders, the expiring nudge and the expired
-    notice follow the meeting's new state."""
-    await timed_notices.sync_timed_notices(session, meeting, now)
+    notice follow the meeting's new state. It flushes the session (the change's rows too)."""
+    await timed_notices.sync_timed_notices(session, meeting, now, created=change is None)
 
 
 async def _flush_slots(session: AsyncSession, statement: Any = None) -> None:
@@ -642,7 +642,9 @@ async def _compare_and_swap(
         # one its author saw.
         sources = [s for s in sources if s == meeting.status]
     for source in sources:
-        result = await session.execute(
+        # RETURNING the row puts what was written into `meeting` (the identity map's
+        # object, populate_existing) in the same round trip: no refresh SELECT after it.
+        changed = await session.scalar(
             update(Meeting)
             .where(
                 Meeting.id == meeting.id,
@@ -651,10 +653,10 @@ async def _compare_and_swap(
                 *seen,
             )
             .values(**_values(action, meeting, source, step))
-            .execution_options(synchronize_session=False)
+            .returning(Meeting)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        if getattr(result, "rowcount", 0) == 1:
-            await session.refresh(meeting)
+        if changed is not None:
             return source
     await session.refresh(meeting)
     # A concurrent change won: say why from the meeting as it is now.
