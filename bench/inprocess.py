@@ -13,13 +13,17 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from tests.conftest import (
     POSTGRES_URL,
+    Person,
     World,
     create_postgres_database,
     drop_postgres_database,
@@ -30,7 +34,12 @@ from meetbook.app import create_app
 from meetbook.migrate import upgrade_async
 
 
-async def cpu_per_request(url: str, route: str, requests: int, extra: dict[str, Any]) -> float:
+@asynccontextmanager
+async def two_people(
+    url: str, **extra: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Person, Person, int]]:
+    """The app (rate limits off, `extra` settings) on `url`, an ASGI client, and Ana and Bo
+    in a team: (app, client, ana, bo, team id)."""
     settings = settings_for(url, Path("."), rate_limit_api="off", rate_limit_create="off", **extra)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -39,27 +48,32 @@ async def cpu_per_request(url: str, route: str, requests: int, extra: dict[str, 
         team = await world.team(ana, bo)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://meetbook.test") as c:
-            base = datetime.now(UTC) + timedelta(days=2)
+            yield app, c, ana, bo, team
 
-            async def create(minutes: int) -> httpx.Response:
-                date = (base + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:00Z")
-                body = {"user_id": bo.id, "team_id": team, "date": date}
-                return await c.post("/api/v3/meeting/create", json=body, headers=ana.auth)
 
-            for day in range(20):  # 20 meetings for the list
-                assert (await create(24 * 60 * (day + 30))).status_code == 201
-            path = {"me": "/api/v3/me", "list": "/api/v3/meeting/list"}.get(route)
+async def cpu_per_request(url: str, route: str, requests: int, extra: dict[str, Any]) -> float:
+    async with two_people(url, **extra) as (_app, c, ana, bo, team):
+        base = datetime.now(UTC) + timedelta(days=2)
 
-            async def one(n: int) -> httpx.Response:
-                return await create(n) if path is None else await c.get(path, headers=ana.auth)
+        async def create(minutes: int) -> httpx.Response:
+            date = (base + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:00Z")
+            body = {"user_id": bo.id, "team_id": team, "date": date}
+            return await c.post("/api/v3/meeting/create", json=body, headers=ana.auth)
 
-            for n in range(100):  # warm-up
-                await one(n)
-            started = time.process_time()
-            for n in range(100, 100 + requests):
-                response = await one(n)
-                assert response.status_code in (200, 201), response.text
-            return (time.process_time() - started) / requests * 1000
+        for day in range(20):  # 20 meetings for the list
+            assert (await create(24 * 60 * (day + 30))).status_code == 201
+        path = {"me": "/api/v3/me", "list": "/api/v3/meeting/list"}.get(route)
+
+        async def one(n: int) -> httpx.Response:
+            return await create(n) if path is None else await c.get(path, headers=ana.auth)
+
+        for n in range(100):  # warm-up
+            await one(n)
+        started = time.process_time()
+        for n in range(100, 100 + requests):
+            response = await one(n)
+            assert response.status_code in (200, 201), response.text
+        return (time.process_time() - started) / requests * 1000
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:

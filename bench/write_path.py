@@ -27,16 +27,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import event
-from tests.conftest import (
-    POSTGRES_URL,
-    World,
-    create_postgres_database,
-    drop_postgres_database,
-    settings_for,
-)
+from tests.conftest import POSTGRES_URL, create_postgres_database, drop_postgres_database
 
 import meetbook
-from meetbook.app import create_app
+from bench.inprocess import two_people
 from meetbook.migrate import upgrade_async
 
 WARM_UP = 50
@@ -45,53 +39,46 @@ WARM_UP = 50
 async def measure(url: str, route: str, requests: int, show: bool) -> tuple[float, float]:
     """(median statements per request, CPU ms per request) of `requests` requests;
     `show`: print the statements of the last one."""
-    settings = settings_for(url, Path("."), rate_limit_api="off", rate_limit_create="off")
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        world = World(app.state.sessionmaker)
-        ana, bo = await world.person("Ana"), await world.person("Bo")
-        team = await world.team(ana, bo)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://meetbook.test") as c:
-            base = datetime.now(UTC).replace(minute=0, second=0) + timedelta(days=2)
+    async with two_people(url) as (app, c, ana, bo, team):
+        base = datetime.now(UTC).replace(minute=0, second=0) + timedelta(days=2)
 
-            async def create(hours: int) -> httpx.Response:
-                date = (base + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:00Z")
-                body = {"user_id": bo.id, "team_id": team, "date": date}
-                return await c.post("/api/v3/meeting/create", json=body, headers=ana.auth)
+        async def create(hours: int) -> httpx.Response:
+            date = (base + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:00Z")
+            body = {"user_id": bo.id, "team_id": team, "date": date}
+            return await c.post("/api/v3/meeting/create", json=body, headers=ana.auth)
 
-            one: Callable[[int], Awaitable[httpx.Response]] = create
-            if route == "confirm":
-                ids = []
-                for hour in range(WARM_UP + requests):
-                    created = await create(hour)
-                    assert created.status_code == 201, created.text
-                    ids.append(created.json()["id"])
+        one: Callable[[int], Awaitable[httpx.Response]] = create
+        if route == "confirm":
+            ids = []
+            for hour in range(WARM_UP + requests):
+                created = await create(hour)
+                assert created.status_code == 201, created.text
+                ids.append(created.json()["id"])
 
-                async def confirm(n: int) -> httpx.Response:
-                    return await c.post(f"/api/v3/meeting/{ids[n]}/confirm", headers=bo.auth)
+            async def confirm(n: int) -> httpx.Response:
+                return await c.post(f"/api/v3/meeting/{ids[n]}/confirm", headers=bo.auth)
 
-                one = confirm
-            counts: list[int] = []
-            sent: list[str] = []
+            one = confirm
+        counts: list[int] = []
+        sent: list[str] = []
 
-            def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-                sent.append(statement)
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            sent.append(statement)
 
-            for n in range(WARM_UP):
-                assert (await one(n)).status_code in (200, 201)
-            event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
-            started = time.process_time()
-            for n in range(WARM_UP, WARM_UP + requests):
-                sent.clear()
-                response = await one(n)
-                counts.append(len(sent))
-                assert response.status_code in (200, 201), response.text
-            cpu_ms = (time.process_time() - started) / requests * 1000
-            event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
-            if show:
-                print("\n".join(" ".join(statement.split())[:160] for statement in sent))
-            return statistics.median(counts), cpu_ms
+        for n in range(WARM_UP):
+            assert (await one(n)).status_code in (200, 201)
+        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+        started = time.process_time()
+        for n in range(WARM_UP, WARM_UP + requests):
+            sent.clear()
+            response = await one(n)
+            counts.append(len(sent))
+            assert response.status_code in (200, 201), response.text
+        cpu_ms = (time.process_time() - started) / requests * 1000
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
+        if show:
+            print("\n".join(" ".join(statement.split())[:160] for statement in sent))
+        return statistics.median(counts), cpu_ms
 
 
 async def main() -> None:

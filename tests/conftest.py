@@ -245,3 +245,14 @@ async def create_meeting(
 ) -> httpx.Response:
     body = {"user_id": to.id, "team_id": team_id, "date": date, **extra}
     return await client.post("/api/v3/meeting/create", json=body, headers=by.auth)
+
+
+async def team_with_phones(client: httpx.AsyncClient, world: World) -> tuple[Person, Person, int]:
+    """A requester and a recipient in a team of their own, each with a phone (fcm)."""
+    requester, recipient = await world.person(), await world.person()
+    team_id = await world.team(requester, recipient)
+    for person in (requester, recipient):
+        body = {"platform": "fcm", "token": f"phone-of-{person.id}"}
+        response = await client.post("/api/v3/devices", json=body, headers=person.auth)
+        assert response.status_code == 201, response.text
+    return requester, recipient, team_id

@@ -10,7 +10,15 @@ import httpx
 import pytest
 
 from meetbook.auth.tokencache import TokenCache
-from tests.conftest import Person, World, backend_of, create_meeting, future, statements
+from tests.conftest import (
+    Person,
+    World,
+    backend_of,
+    create_meeting,
+    future,
+    statements,
+    team_with_phones,
+)
 
 # Statements per request, the token lookup excluded (cached), with a phone per person. Before
 # issue #15's write-path work: create 16 (PostgreSQL) / 18 (SQLite), confirm 21 / 27 without
@@ -30,13 +38,7 @@ async def pair(app: Any, client: httpx.AsyncClient, world: World) -> tuple[Perso
     """Two members of a team, each with a phone, whose tokens stay cached."""
     # A clock that never moves: the cached tokens never expire, so no lookup is counted.
     app.state.token_cache = TokenCache(5.0, monotonic=lambda: 0.0)
-    requester, recipient = await world.person(), await world.person()
-    team_id = await world.team(requester, recipient)
-    for person in (requester, recipient):
-        body = {"platform": "fcm", "token": f"phone-of-{person.id}"}
-        response = await client.post("/api/v3/devices", json=body, headers=person.auth)
-        assert response.status_code == 201, response.text
-    return requester, recipient, team_id
+    return await team_with_phones(client, world)
 
 
 def _lookups(sent: list[str], table: str) -> int:
