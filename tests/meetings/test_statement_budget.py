@@ -29,7 +29,7 @@ BUDGET = {
     ("create", "sqlite"): 13,
     ("create", "postgres"): 8,
     ("confirm", "sqlite"): 23,
-    ("confirm", "postgres"): 14,
+    ("confirm", "postgres"): 15,
 }
 
 
