@@ -19,14 +19,18 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import event
 from tests.conftest import (
     POSTGRES_URL,
+    Person,
     World,
     create_postgres_database,
     drop_postgres_database,
@@ -40,15 +44,13 @@ from meetbook.migrate import upgrade_async
 ROUTES = ("me", "list", "list-confirmed", "pending", "details", "free-slots", "create")
 
 
-async def cpu_per_request(
-    url: str, route: str, requests: int, extra: dict[str, Any], *, write_last_used: bool = False
-) -> tuple[float, float]:
-    """(CPU ms, SQL statements) per request of `route`; with `write_last_used`, the
-    `last_used_at` throttle is off, so each request whose token is looked up writes it
-    (as a reader's first use does in bench.run; use with `token_cache_seconds=0`)."""
+@asynccontextmanager
+async def two_people(
+    url: str, **extra: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Person, Person, int]]:
+    """The app (rate limits off, `extra` settings) on `url`, an ASGI client, and Ana and Bo
+    in a team: (app, client, ana, bo, team id)."""
     settings = settings_for(url, Path("."), rate_limit_api="off", rate_limit_create="off", **extra)
-    if write_last_used:
-        tokens.LAST_USED_EVERY = timedelta(0)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         world = World(app.state.sessionmaker)
@@ -56,58 +58,70 @@ async def cpu_per_request(
         team = await world.team(ana, bo)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://meetbook.test") as c:
-            base = datetime.now(UTC) + timedelta(days=2)
+            yield app, c, ana, bo, team
 
-            async def create(minutes: int) -> httpx.Response:
-                date = (base + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:00Z")
-                body = {"user_id": bo.id, "team_id": team, "date": date}
-                return await c.post("/api/v3/meeting/create", json=body, headers=ana.auth)
 
-            # 20 meetings for the lists; Bo confirms every other one, the rest await him.
-            meeting = "/api/v3/meeting"
-            ids = []
-            for day in range(20):
-                created = await create(24 * 60 * (day + 30))
-                assert created.status_code == 201, created.text
-                ids.append(created.json()["id"])
-            for meeting_id in ids[::2]:
-                confirmed = await c.post(f"{meeting}/{meeting_id}/confirm", headers=bo.auth)
-                assert confirmed.status_code == 200, confirmed.text
-            reader, path = {
-                "me": (ana, "/api/v3/me"),
-                "list": (ana, f"{meeting}/list"),
-                "list-confirmed": (ana, f"{meeting}/list?status=confirmed"),
-                "pending": (bo, f"{meeting}/pending"),
-                "details": (ana, f"{meeting}/{ids[0]}"),
-                "free-slots": (ana, f"/api/v3/teams/{team}/members/{bo.id}/free-slots"),
-            }.get(route, (ana, None))
+async def cpu_per_request(
+    url: str, route: str, requests: int, extra: dict[str, Any], *, write_last_used: bool = False
+) -> tuple[float, float]:
+    """(CPU ms, SQL statements) per request of `route`; with `write_last_used`, the
+    `last_used_at` throttle is off, so each request whose token is looked up writes it
+    (as a reader's first use does in bench.run; use with `token_cache_seconds=0`)."""
+    if write_last_used:
+        tokens.LAST_USED_EVERY = timedelta(0)
+    async with two_people(url, **extra) as (app, c, ana, bo, team):
+        base = datetime.now(UTC) + timedelta(days=2)
 
-            async def one(n: int) -> httpx.Response:
-                if path is None:
-                    return await create(n)
-                return await c.get(path, headers=reader.auth)
+        async def create(minutes: int) -> httpx.Response:
+            date = (base + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:00Z")
+            body = {"user_id": bo.id, "team_id": team, "date": date}
+            return await c.post("/api/v3/meeting/create", json=body, headers=ana.auth)
 
-            for n in range(100):  # warm-up
-                await one(n)
-            started = time.process_time()
-            for n in range(100, 100 + requests):
-                response = await one(n)
-                assert response.status_code in (200, 201), response.text
-            cpu_ms = (time.process_time() - started) / requests * 1000
-            # Counted apart from the timed run: the listener costs CPU of its own.
-            sent = 0
+        # 20 meetings for the lists; Bo confirms every other one, the rest await him.
+        meeting = "/api/v3/meeting"
+        ids = []
+        for day in range(20):
+            created = await create(24 * 60 * (day + 30))
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        for meeting_id in ids[::2]:
+            confirmed = await c.post(f"{meeting}/{meeting_id}/confirm", headers=bo.auth)
+            assert confirmed.status_code == 200, confirmed.text
+        reader, path = {
+            "me": (ana, "/api/v3/me"),
+            "list": (ana, f"{meeting}/list"),
+            "list-confirmed": (ana, f"{meeting}/list?status=confirmed"),
+            "pending": (bo, f"{meeting}/pending"),
+            "details": (ana, f"{meeting}/{ids[0]}"),
+            "free-slots": (ana, f"/api/v3/teams/{team}/members/{bo.id}/free-slots"),
+        }.get(route, (ana, None))
 
-            def count(*_: Any) -> None:
-                nonlocal sent
-                sent += 1
+        async def one(n: int) -> httpx.Response:
+            if path is None:
+                return await create(n)
+            return await c.get(path, headers=reader.auth)
 
-            engine = app.state.engine.sync_engine
-            event.listen(engine, "before_cursor_execute", count)
-            counted = 50
-            for n in range(100 + requests, 100 + requests + counted):
-                await one(n)
-            event.remove(engine, "before_cursor_execute", count)
-            return cpu_ms, sent / counted
+        for n in range(100):  # warm-up
+            await one(n)
+        started = time.process_time()
+        for n in range(100, 100 + requests):
+            response = await one(n)
+            assert response.status_code in (200, 201), response.text
+        cpu_ms = (time.process_time() - started) / requests * 1000
+        # Counted apart from the timed run: the listener costs CPU of its own.
+        sent = 0
+
+        def count(*_: Any) -> None:
+            nonlocal sent
+            sent += 1
+
+        engine = app.state.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", count)
+        counted = 50
+        for n in range(100 + requests, 100 + requests + counted):
+            await one(n)
+        event.remove(engine, "before_cursor_execute", count)
+        return cpu_ms, sent / counted
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:

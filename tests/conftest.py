@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -214,6 +215,22 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@contextmanager
+def statements(app: Any) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine sends meanwhile."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 @pytest.fixture
 def sessionmaker(app: Any) -> async_sessionmaker[AsyncSession]:
     return app.state.sessionmaker  # type: ignore[no-any-return]
@@ -275,3 +292,14 @@ async def create_meeting(
 ) -> httpx.Response:
     body = {"user_id": to.id, "team_id": team_id, "date": date, **extra}
     return await client.post("/api/v3/meeting/create", json=body, headers=by.auth)
+
+
+async def team_with_phones(client: httpx.AsyncClient, world: World) -> tuple[Person, Person, int]:
+    """A requester and a recipient in a team of their own, each with a phone (fcm)."""
+    requester, recipient = await world.person(), await world.person()
+    team_id = await world.team(requester, recipient)
+    for person in (requester, recipient):
+        body = {"platform": "fcm", "token": f"phone-of-{person.id}"}
+        response = await client.post("/api/v3/devices", json=body, headers=person.auth)
+        assert response.status_code == 201, response.text
+    return requester, recipient, team_id

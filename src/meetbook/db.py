@@ -84,7 +84,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from meetbook.config import Settings
 
@@ -315,6 +315,29 @@ async def settle(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     wake_up = worker_wake_up(sessionmaker)
     if wake_up is not None:
         await wake_up.aclose()
+
+
+# session.info key of the lookups kept for the session's current transaction.
+_TRANSACTION_CACHE = "meetbook.transaction_cache"
+
+
+def transaction_cache(session: AsyncSession, name: str) -> dict[Any, Any]:
+    """A dict named `name` that lives until the session's current transaction ends.
+
+    For rows one change reads several times and does not write (a participant's push
+    devices, the team's webhooks: a create or a confirm enqueues several notices to the
+    same people). Emptied when the session's transaction ends (commit, rollback, close),
+    so nothing read in one transaction is trusted in the next.
+    """
+    caches: dict[str, dict[Any, Any]] = session.info.setdefault(_TRANSACTION_CACHE, {})
+    return caches.setdefault(name, {})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_cache(session: Session, transaction: SessionTransaction) -> None:
+    # Every flush opens and ends a subtransaction of its own: only the outermost counts.
+    if transaction.parent is None:
+        session.info.pop(_TRANSACTION_CACHE, None)
 
 
 # AsyncEngine.execution_options() makes a new proxy each call; one per engine suffices.

@@ -4,38 +4,20 @@ through another process, within the cache's lifetime."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
-from fastapi import FastAPI
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from meetbook.app import create_app
 from meetbook.auth.tokencache import TokenCache
 from meetbook.auth.tokens import KIND_SESSION, hash_token, lookup_token, user_for_token
 from meetbook.models import ApiToken, User, utcnow
-from tests.conftest import MovableClock, World, settings_for
+from tests.conftest import MovableClock, World, settings_for, statements
 from tests.test_errors import assert_envelope
-
-
-@contextmanager
-def statements(app: FastAPI) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine sends meanwhile."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 class FakeMonotonic:

@@ -6,18 +6,12 @@ import pytest
 from sqlalchemy import select
 
 from meetbook.models import Notification
-from tests.conftest import World, create_meeting, future
+from tests.conftest import World, create_meeting, future, team_with_phones
 
 
 @pytest.fixture
 async def pair(client, world: World):
-    requester, recipient = await world.person(), await world.person()
-    team_id = await world.team(requester, recipient)
-    for person in (requester, recipient):
-        body = {"platform": "fcm", "token": f"phone-of-{person.id}"}
-        response = await client.post("/api/v3/devices", json=body, headers=person.auth)
-        assert response.status_code == 201, response.text
-    return requester, recipient, team_id
+    return await team_with_phones(client, world)
 
 
 async def _outbox(sessionmaker, meeting_id: int, event: str) -> list[tuple[int, str]]:

@@ -257,8 +257,8 @@ def member_message(read: CalendarRead, viewer_id: int, member_id: int) -> Calend
 # The confirm's check -----------------------------------------------------------------------
 
 
-async def check_external_conflicts(
-    sessionmaker: async_sessionmaker[AsyncSession],
+async def linked_conflicts(
+    link: LinkedCalendar,
     user: User,
     start_time: int,
     end_time: int,
@@ -266,18 +266,14 @@ async def check_external_conflicts(
     *,
     timeout: float = CONFIRM_TIMEOUT_SECONDS,
 ) -> list[Busy]:
-    """The busy times of `user`'s linked calendar that overlap [start_time, end_time).
+    """The busy times of `user`'s linked calendar `link` that overlap [start_time, end_time).
 
-    Reads the link in a short read-only session of its own, and must be called before
-    the caller's write transaction begins: on SQLite that holds the one write lock, which
-    must not wait for a calendar server. Read fresh (not from the cache), so an event
-    added a minute ago counts. Never blocks longer than `timeout`: a calendar that cannot
-    be read in time, or at all, gives no conflicts (the confirm proceeds; it is logged).
+    The link is read fresh (not from the cache), in a short read-only session of its own,
+    so an event added a minute ago counts; and this is called before the caller's write
+    transaction begins: on SQLite that holds the one write lock, which must not wait for
+    a calendar server. Never blocks longer than `timeout`: a calendar that cannot be read
+    in time, or at all, gives no conflicts (the confirm proceeds; it is logged).
     """
-    async with open_session(sessionmaker, read_only=True) as session:
-        link = await get_link(session, user.id)
-    if link is None:
-        return []
     start, end = datetime.fromtimestamp(start_time, UTC), datetime.fromtimestamp(end_time, UTC)
     zone = _zone(user)
     try:
@@ -438,8 +434,12 @@ async def refuse_external_conflicts(
     """409 naming the first busy time of `user`'s linked calendar in [start_time, end_time).
 
     For confirm and accepting a proposal, unless the body said `ignore_calendar_conflicts`:
-    call it before the request's session writes (see `check_external_conflicts`).
+    call it before the request's session writes (see `linked_conflicts`).
     """
-    conflicts = await check_external_conflicts(sessionmaker, user, start_time, end_time, settings)
+    async with open_session(sessionmaker, read_only=True) as session:
+        link = await get_link(session, user.id)
+    if link is None:
+        return
+    conflicts = await linked_conflicts(link, user, start_time, end_time, settings)
     if conflicts:
         raise Conflict(conflict_message(conflicts, _zone(user)))

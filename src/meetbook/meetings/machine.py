@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -436,6 +436,7 @@ async def apply_action(
     left = action.target or source
 
     if left in BOOKED and source not in BOOKED:
+        await _lock_people(session, participants)
         # Inserted in user-id order: two confirms crossing the same pair of people (A
         # asks B, B asks A) then take their locks in one order and cannot deadlock.
         session.add_all(
@@ -451,6 +452,7 @@ async def apply_action(
     elif source in BOOKED and left not in BOOKED:
         await session.execute(delete(BusySlot).where(BusySlot.meeting_id == meeting.id))
     elif left in BOOKED and meeting.start_time != old_start:
+        await _lock_people(session, participants)
         await _flush_slots(
             session,
             update(BusySlot)
@@ -484,7 +486,7 @@ async def apply_action(
             # The invite went in or out of the participants' calendars, or moved: so does
             # the copy in their linked CalDAV calendars.
             await enqueue_calendar_sync(session, meeting)
-    await session.flush()
+    # after_change flushes these rows with its own: one INSERT per table for them all.
     await after_change(session, meeting, change, now)
     log.info(
         f"meeting.{action.history}",
@@ -499,8 +501,26 @@ async def after_change(
     """Runs in the transaction of every change of a meeting, after it (`change` None: the
     meeting was just created): the one place for work that follows a meeting's start
     time, status or awaited participant: reminders, the expiring nudge and the expired
-    notice follow the meeting's new state."""
-    await timed_notices.sync_timed_notices(session, meeting, now)
+    notice follow the meeting's new state. It flushes the session (the change's rows too)."""
+    await timed_notices.sync_timed_notices(session, meeting, now, created=change is None)
+
+
+async def _lock_people(session: AsyncSession, user_ids: list[int]) -> None:
+    """PostgreSQL: hold each participant's transaction lock, in user-id order, before
+    their busy slots are inserted.
+
+    Two transactions inserting overlapping slots of the same person otherwise each put
+    their index entry in, then each wait on the other's in the exclusion check: a
+    deadlock, whose loser was refused though the winner could still fail (a refusal
+    with no booked overlap). Under the lock the second waits for the first to end, then
+    its check sees the first's slot only if it committed.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: writes are serialized already (BEGIN IMMEDIATE)
+    first, second = sorted(user_ids)
+    await session.execute(
+        select(func.pg_advisory_xact_lock(first), func.pg_advisory_xact_lock(second))
+    )
 
 
 async def _flush_slots(session: AsyncSession, statement: Any = None) -> None:
@@ -642,7 +662,9 @@ async def _compare_and_swap(
         # one its author saw.
         sources = [s for s in sources if s == meeting.status]
     for source in sources:
-        result = await session.execute(
+        # RETURNING the row puts what was written into `meeting` (the identity map's
+        # object, populate_existing) in the same round trip: no refresh SELECT after it.
+        changed = await session.scalar(
             update(Meeting)
             .where(
                 Meeting.id == meeting.id,
@@ -651,10 +673,10 @@ async def _compare_and_swap(
                 *seen,
             )
             .values(**_values(action, meeting, source, step))
-            .execution_options(synchronize_session=False)
+            .returning(Meeting)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        if getattr(result, "rowcount", 0) == 1:
-            await session.refresh(meeting)
+        if changed is not None:
             return source
     await session.refresh(meeting)
     # A concurrent change won: say why from the meeting as it is now.

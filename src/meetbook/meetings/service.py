@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import Exists, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,11 +52,40 @@ def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-async def _is_member(session: AsyncSession, team_id: int, user_id: int) -> bool:
-    found = await session.scalar(
-        select(exists().where(TeamMember.team_id == team_id, TeamMember.user_id == user_id))
-    )
-    return bool(found)
+def _is_member(team_id: int, user_id: int) -> Exists:
+    return exists().where(TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+
+
+async def _team_and_recipient(
+    session: AsyncSession, team_id: int, requester_id: int, recipient_id: int
+) -> tuple[Team, User]:
+    """The team and the recipient, both checked members of it, in one statement.
+
+    Refused in this order: no such team (404), no such user (404), the requester is not a
+    member (403), the recipient is not (403).
+    """
+    found = (
+        await session.execute(
+            select(
+                Team,
+                User,
+                _is_member(team_id, requester_id),
+                _is_member(team_id, recipient_id),
+            )
+            .outerjoin(User, User.id == recipient_id)
+            .where(Team.id == team_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"Team {team_id} does not exist.")
+    team, recipient, requester_is_member, recipient_is_member = found
+    if recipient is None:
+        raise NotFound(f"User {recipient_id} does not exist.")
+    if not requester_is_member:
+        raise Forbidden("You are not a member of this team.")
+    if not recipient_is_member:
+        raise Forbidden("The recipient is not a member of this team.")
+    return team, recipient
 
 
 async def create_meeting(
@@ -64,16 +93,9 @@ async def create_meeting(
 ) -> Meeting:
     if payload.user_id == requester.id:
         raise BadRequest("You cannot request a meeting with yourself.")
-    team = await session.get(Team, payload.team_id)
-    if team is None:
-        raise NotFound(f"Team {payload.team_id} does not exist.")
-    recipient = await session.get(User, payload.user_id)
-    if recipient is None:
-        raise NotFound(f"User {payload.user_id} does not exist.")
-    if not await _is_member(session, team.id, requester.id):
-        raise Forbidden("You are not a member of this team.")
-    if not await _is_member(session, team.id, recipient.id):
-        raise Forbidden("The recipient is not a member of this team.")
+    team, recipient = await _team_and_recipient(
+        session, payload.team_id, requester.id, payload.user_id
+    )
 
     zone = resolve_zone(recipient.timezone)
     try:
@@ -116,7 +138,7 @@ async def create_meeting(
     await publish(
         session, "meeting-created", meeting, actor_id=requester.id, context=context, invite=False
     )
-    await session.flush()
+    # after_change flushes these rows with its own: one INSERT per table for them all.
     await machine.after_change(session, meeting, None, now)
     log.info("meeting.created", extra={"meeting_id": meeting.id, "requester_id": requester.id})
     return meeting
@@ -159,10 +181,14 @@ async def calendar_conflicts(
     the machine would refuse the action anyway).
 
     Reads in a read-only session of its own, before the request's session writes, so no
-    write lock (SQLite) waits on the calendar server.
+    write lock (SQLite) waits on the calendar server. A user with no linked calendar (the
+    common case) costs that session's one lookup.
     """
     sessionmaker, settings = check
     async with open_session(sessionmaker, read_only=True) as reader:
+        link = await calendar.get_link(reader, user.id)
+        if link is None:
+            return []
         meeting = await meeting_for_participant(reader, meeting_id, user)
         action = machine.ACTIONS[action_name]
         allowed = machine.refusal(action, meeting, user.id, int(now.timestamp())) is None
@@ -171,8 +197,8 @@ async def calendar_conflicts(
             start_time = meeting.proposed_start
     if not allowed:
         return []
-    return await calendar.check_external_conflicts(
-        sessionmaker, user, start_time, start_time + MEETING_SECONDS, settings
+    return await calendar.linked_conflicts(
+        link, user, start_time, start_time + MEETING_SECONDS, settings
     )
 
 

@@ -61,9 +61,11 @@ class DueNotice:
 
 def reminder_minutes_of(user: User) -> tuple[int, ...]:
     """The user's reminder lead times (the default when never set)."""
-    if user.reminder_minutes is None:
-        return DEFAULT_REMINDER_MINUTES
-    return tuple(user.reminder_minutes)
+    return _minutes_or_default(user.reminder_minutes)
+
+
+def _minutes_or_default(minutes: list[int] | None) -> tuple[int, ...]:
+    return DEFAULT_REMINDER_MINUTES if minutes is None else tuple(minutes)
 
 
 def due_notices(
@@ -134,17 +136,22 @@ def is_current(event: str, context: dict[str, Any], meeting: Meeting, now: datet
     return status in expected
 
 
-async def sync_timed_notices(session: AsyncSession, meeting: Meeting, now: datetime) -> None:
-    """Bring the meeting's scheduled notices in line with its current state (idempotent)."""
-    users = (
-        await session.scalars(
-            select(User).where(User.id.in_([meeting.requester_id, meeting.recipient_id]))
-        )
-    ).all()
-    reminders = {user.id: reminder_minutes_of(user) for user in users}
+async def sync_timed_notices(
+    session: AsyncSession, meeting: Meeting, now: datetime, *, created: bool = False
+) -> None:
+    """Bring the meeting's scheduled notices in line with its current state (idempotent).
+
+    `created`: the meeting was inserted in this transaction, so nothing is scheduled for
+    it yet (and nothing is read to find out).
+    """
+    reminders: dict[int, tuple[int, ...]] = {}
+    # Only a confirmed meeting has reminders: the participants' settings are read for it.
+    if machine.effective_status(meeting, int(now.timestamp())) == "confirmed":
+        reminders = await _reminder_minutes(session, [meeting.requester_id, meeting.recipient_id])
     wanted = {notice.key: notice for notice in due_notices(meeting, reminders, now)}
-    rows = (
-        await session.execute(
+    keyed: list[tuple[str, str]] = []
+    if not created:
+        rows = await session.execute(
             # Only this module's keys: other keyed rows of the meeting (a linked calendar's
             # sync) are not timed notices.
             select(Notification.schedule_key, Notification.status).where(
@@ -153,12 +160,12 @@ async def sync_timed_notices(session: AsyncSession, meeting: Meeting, now: datet
                 Notification.event.in_(TIMED_EVENTS),
             )
         )
-    ).all()
-    keyed = [(key, status) for key, status in rows if key is not None]
+        keyed = [(key, status) for key, status in rows if key is not None]
     # A key with a row that was not cancelled is scheduled, or was sent: never again.
     scheduled = {key for key, status in keyed if status != "cancelled"}
-    for key in sorted({key for key, status in keyed if status == "pending"} - set(wanted)):
-        await cancel_scheduled(session, key)
+    stale = {key for key, status in keyed if status == "pending"} - set(wanted)
+    if stale:
+        await cancel_scheduled(session, *sorted(stale))
     for key, notice in wanted.items():
         if key in scheduled:
             continue
@@ -201,6 +208,16 @@ async def resync_user_notices(session: AsyncSession, user_id: int, now: datetime
     ).all()
     for meeting in meetings:
         await sync_timed_notices(session, meeting, now)
+
+
+async def _reminder_minutes(
+    session: AsyncSession, user_ids: list[int]
+) -> dict[int, tuple[int, ...]]:
+    """Each user's reminder lead times, by user id."""
+    found = await session.execute(
+        select(User.id, User.reminder_minutes).where(User.id.in_(user_ids))
+    )
+    return {user_id: _minutes_or_default(minutes) for user_id, minutes in found}
 
 
 def _readers(event: Event, meeting: Meeting) -> list[int]:

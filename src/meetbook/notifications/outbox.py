@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.db import transaction_cache
 from meetbook.models import Device, Meeting, Notification, utcnow
 from meetbook.notifications.content import Event
 
@@ -22,6 +23,9 @@ from meetbook.notifications.content import Event
 NOTIFY_CHANNEL = "meetbook_outbox"
 # Set on a session that wrote outbox rows; the app's after-commit hook wakes its worker.
 OUTBOX_WRITTEN = "meetbook.outbox_written"
+
+# A push device: its id and platform.
+_Device = tuple[int, str]
 
 # Channels a device platform delivers through (the notification's `channel`).
 PUSH_CHANNELS = {"fcm": "fcm", "webpush": "webpush"}
@@ -56,23 +60,41 @@ async def enqueue(
         )
     ]
     if push:
-        devices = (await session.scalars(select(Device).where(Device.user_id == user_id))).all()
         rows.extend(
             Notification(
                 event=event,
                 meeting_id=meeting.id,
                 user_id=user_id,
-                channel=PUSH_CHANNELS[device.platform],
-                device_id=device.id,
+                channel=PUSH_CHANNELS[platform],
+                device_id=device_id,
                 context=context,
                 next_attempt_at=now,
                 schedule_key=key,
             )
-            for device in devices
+            for device_id, platform in await _devices(session, meeting, user_id)
         )
     session.add_all(rows)
     await wake_workers(session)
     return rows
+
+
+async def _devices(session: AsyncSession, meeting: Meeting, user_id: int) -> list[_Device]:
+    """`user_id`'s push devices (id, platform), read once per transaction for both of
+    the meeting's participants: a change notifies them several times (its event, its
+    timed notices)."""
+    devices = transaction_cache(session, "devices")
+    if user_id not in devices:
+        users = {meeting.requester_id, meeting.recipient_id, user_id}
+        found = await session.execute(
+            select(Device.user_id, Device.id, Device.platform)
+            .where(Device.user_id.in_(users))
+            .order_by(Device.id)
+        )
+        devices.update({user: [] for user in users})
+        for owner, device_id, platform in found:
+            devices[owner].append((device_id, platform))
+    result: list[_Device] = devices[user_id]
+    return result
 
 
 async def wake_workers(session: AsyncSession) -> None:

@@ -24,11 +24,14 @@ from meetbook.models import Notification
 from meetbook.notifications.leases import is_free
 
 
-async def cancel_scheduled(session: AsyncSession, key: str) -> int:
-    """Cancel every pending row under `key`; returns how many were cancelled."""
+async def cancel_scheduled(session: AsyncSession, *keys: str) -> int:
+    """Cancel every pending row under any of `keys`; returns how many were cancelled."""
+    under = Notification.schedule_key == keys[0]
+    if len(keys) > 1:
+        under = Notification.schedule_key.in_(keys)
     result = await session.execute(
         update(Notification)
-        .where(Notification.schedule_key == key, Notification.status == "pending")
+        .where(under, Notification.status == "pending")
         .values(status="cancelled", last_error="cancelled")
         .execution_options(synchronize_session=False)
     )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from meetbook.db import transaction_cache
 from meetbook.models import Meeting, Notification, Webhook, utcnow
 from meetbook.notifications.outbox import wake_workers
 
@@ -82,12 +83,9 @@ async def enqueue_event(
     key: str | None = None,
 ) -> list[Notification]:
     """Queue `event` for every enabled endpoint of the meeting's team subscribed to it."""
-    hooks = (
-        await session.scalars(
-            select(Webhook).where(Webhook.team_id == meeting.team_id, Webhook.enabled.is_(True))
-        )
-    ).all()
-    subscribed = [hook for hook in hooks if event in hook.events]
+    subscribed = [
+        hook for hook in await _team_webhooks(session, meeting.team_id) if event in hook.events
+    ]
     if not subscribed:
         return []
     # Imported here: meetings.queries imports the state machine, which imports the events
@@ -109,3 +107,17 @@ async def enqueue_event(
         due_at=due_at,
         key=key,
     )
+
+
+async def _team_webhooks(session: AsyncSession, team_id: int) -> list[Webhook]:
+    """The team's enabled endpoints, read once per transaction: a change publishes its
+    event and plans timed notices, each of which the webhooks hear of."""
+    teams = transaction_cache(session, "webhooks")
+    if team_id not in teams:
+        teams[team_id] = list(
+            await session.scalars(
+                select(Webhook).where(Webhook.team_id == team_id, Webhook.enabled.is_(True))
+            )
+        )
+    hooks: list[Webhook] = teams[team_id]
+    return hooks
