@@ -25,6 +25,7 @@ from meetbook.meetings.schemas import (
     ReasonBody,
 )
 from meetbook.meetings.statuses import STATUSES, Status
+from meetbook.models import User
 from meetbook.params import IdPath
 
 router = APIRouter(prefix="/api/v3/meeting", tags=["meetings"])
@@ -111,7 +112,7 @@ async def create_meeting(
             return _created(stored.status_code, stored.body)
     await throttle_create(request, user.id)
     meeting = await service.create_meeting(session, user, payload, now)
-    body = (await queries.meetings_json(session, [meeting], now))[0]
+    body = await _one(session, meeting, now, user)
     if key is not None:
         await service.store_idempotent_response(session, user.id, key, 201, body)
     return _created(201, body)
@@ -222,8 +223,9 @@ async def list_meetings(
     return await _page_json(session, page, now)
 
 
-async def _one(session: SessionDep, meeting: Any, now: datetime) -> dict[str, Any]:
-    return (await queries.meetings_json(session, [meeting], now))[0]
+async def _one(session: SessionDep, meeting: Any, now: datetime, viewer: User) -> dict[str, Any]:
+    """The meeting as the API shows it to `viewer`, a participant (whose name is known)."""
+    return (await queries.meetings_json(session, [meeting], now, {viewer.id: viewer.name}))[0]
 
 
 @router.get("/{meeting_id:id}", response_model=MeetingOut, responses=ERRORS)
@@ -254,7 +256,7 @@ async def confirm_meeting(
     state = request.app.state
     check = None if ignore else (state.sessionmaker, state.settings)
     meeting = await service.confirm_meeting(session, meeting_id, user, now, calendar_check=check)
-    return await _one(session, meeting, now)
+    return await _one(session, meeting, now, user)
 
 
 # Both bodies are optional: no body (or `null`) is no reason.
@@ -272,7 +274,7 @@ async def reject_meeting(
     """Decline a pending request (recipient only), optionally with a reason."""
     reason = body.reason if body else None
     meeting = await service.reject_meeting(session, meeting_id, user, now, reason)
-    return await _one(session, meeting, now)
+    return await _one(session, meeting, now, user)
 
 
 @router.post("/{meeting_id:id}/cancel", response_model=MeetingOut, responses=ERRORS)
@@ -286,7 +288,7 @@ async def cancel_meeting(
     """Cancel a pending or confirmed meeting before it starts (either participant)."""
     reason = body.reason if body else None
     meeting = await service.cancel_meeting(session, meeting_id, user, now, reason)
-    return await _one(session, meeting, now)
+    return await _one(session, meeting, now, user)
 
 
 @router.post("/{meeting_id:id}/propose", response_model=MeetingOut, responses=ERRORS)
@@ -299,7 +301,7 @@ async def propose_meeting_time(
     meeting = await service.propose_meeting_time(
         session, meeting_id, user, payload.date, payload.reason, now
     )
-    return await _one(session, meeting, now)
+    return await _one(session, meeting, now, user)
 
 
 @router.post("/{meeting_id:id}/proposal/accept", response_model=MeetingOut, responses=ERRORS)
@@ -319,7 +321,7 @@ async def accept_proposal(
     state = request.app.state
     check = None if ignore else (state.sessionmaker, state.settings)
     meeting = await service.accept_proposal(session, meeting_id, user, now, calendar_check=check)
-    return await _one(session, meeting, now)
+    return await _one(session, meeting, now, user)
 
 
 @router.post("/{meeting_id:id}/proposal/decline", response_model=MeetingOut, responses=ERRORS)
@@ -334,7 +336,7 @@ async def decline_proposal(
     optionally with a reason."""
     reason = body.reason if body else None
     meeting = await service.change_meeting(session, meeting_id, user, "decline", now, reason)
-    return await _one(session, meeting, now)
+    return await _one(session, meeting, now, user)
 
 
 @router.get("/{meeting_id:id}/history", response_model=MeetingHistoryPage, responses=ERRORS)

@@ -85,16 +85,23 @@ def proposal_json(meeting: Meeting, status: Status) -> dict[str, object] | None:
     }
 
 
-async def user_names(session: AsyncSession, meetings: Sequence[Meeting]) -> dict[int, str]:
+async def user_names(
+    session: AsyncSession, meetings: Sequence[Meeting], known: Mapping[int, str] | None = None
+) -> dict[int, str]:
     """The names of the meetings' participants, by user id.
 
-    Users this session already holds (the viewer, from the token lookup; a recipient a
+    Names in `known` (the caller's: the viewer's own, a page's) and users this session
+    already holds (the viewer, from the token lookup; a recipient a
     service just read) are not read again: a meeting shown to one of its participants
     then needs no query for that side, and a details page or a new meeting often none.
     """
     names: dict[int, str] = {}
     missing: set[int] = set()
+    known = known or {}
     for user_id in {m.requester_id for m in meetings} | {m.recipient_id for m in meetings}:
+        if user_id in known:
+            names[user_id] = known[user_id]
+            continue
         held = session.identity_map.get(identity_key(User, user_id))
         # Only a loaded name: reading an expired one would query (and fail, in async).
         name = vars(held).get("name") if held is not None else None
@@ -115,10 +122,9 @@ async def meetings_json(
     names: Mapping[int, str] | None = None,
 ) -> list[dict[str, object]]:
     """The meetings as the API shows them; `names` (user id -> name) saves reading the
-    participants' names when the caller has them already (a `Page` read them with the
-    meetings)."""
-    if names is None:
-        names = await user_names(session, meetings)
+    participants' names the caller has already (a `Page` read them with the meetings; a
+    change's route knows its viewer's): only the others are read."""
+    names = await user_names(session, meetings, names)
     now_ts = int(now.timestamp())
     return [meeting_json(m, now_ts, names) for m in meetings]
 
