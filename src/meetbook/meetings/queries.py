@@ -91,9 +91,8 @@ async def user_names(
     """The names of the meetings' participants, by user id.
 
     Names in `known` (the caller's: the viewer's own, a page's) and users this session
-    already holds (the viewer, from the token lookup; a recipient a
-    service just read) are not read again: a meeting shown to one of its participants
-    then needs no query for that side, and a details page or a new meeting often none.
+    already holds (a recipient a service just read) are not read again: a meeting shown
+    to one of its participants then needs no query for that side.
     """
     names: dict[int, str] = {}
     missing: set[int] = set()

@@ -30,7 +30,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook as Signer
 
 from meetbook.i18n import N_, _, speaking
@@ -103,21 +103,6 @@ class Answer:
         if self.status_code is None:
             return self.error or "no answer"
         return f"the endpoint answered {self.status_code}"
-
-
-async def load_webhook_deliveries(
-    sessionmaker: async_sessionmaker[AsyncSession], ids: Sequence[int]
-) -> list[WebhookDelivery]:
-    """The webhook rows among `ids`, in id order, with their endpoints and teams."""
-    async with sessionmaker() as session:
-        rows = (
-            await session.scalars(
-                select(Notification)
-                .where(Notification.id.in_(ids), Notification.webhook_id.is_not(None))
-                .order_by(Notification.id)
-            )
-        ).all()
-        return await webhook_deliveries_of(session, rows)
 
 
 async def webhook_deliveries_of(
